@@ -1,0 +1,1 @@
+"""Switchboard: shared infrastructure (settings, clock, database, Redis keys, logging, CLI)."""

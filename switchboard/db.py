@@ -1,0 +1,55 @@
+"""One asyncpg pool per process, and versioned SQL migrations recorded in schema_migrations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+log = structlog.get_logger(__name__)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+def migration_files() -> list[tuple[str, Path]]:
+    return sorted((p.name.split("_", 1)[0], p) for p in MIGRATIONS_DIR.glob("*.sql"))
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; returns the versions applied."""
+    conn = await asyncpg.connect(dsn)
+    applied: list[str] = []
+    try:
+        # One migrator at a time, however many processes start together.
+        await conn.execute("SELECT pg_advisory_lock(727001)")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, path.name
+                )
+            applied.append(version)
+            log.info("migration_applied", version=version, name=path.name)
+        await conn.execute("SELECT pg_advisory_unlock(727001)")
+    finally:
+        await conn.close()
+    return applied

@@ -1,0 +1,75 @@
+"""Every Redis key, built in one place from org and ids.
+
+Keys of one organisation share the hash tag ``{org}`` so a Redis Cluster keeps them in one slot
+and the Lua scripts, which touch several keys of one org, stay legal there.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sb"
+
+
+def org(org_id: str) -> str:
+    """Prefix of every key of one org; Lua scripts build sub-keys from it."""
+    return f"{PREFIX}:{{{org_id}}}:"
+
+
+def queue(org_id: str, name: str) -> str:
+    return f"{org(org_id)}q:{name}"
+
+
+def interaction(org_id: str, interaction_id: str) -> str:
+    return f"{org(org_id)}i:{interaction_id}"
+
+
+def agent(org_id: str, agent_id: str) -> str:
+    return f"{org(org_id)}a:{agent_id}"
+
+
+def ready(org_id: str, queue_name: str) -> str:
+    return f"{org(org_id)}ready:{queue_name}"
+
+
+def queue_config(org_id: str, queue_name: str) -> str:
+    return f"{org(org_id)}qcfg:{queue_name}"
+
+
+def timers(org_id: str) -> str:
+    return f"{org(org_id)}timers"
+
+
+def agents_online(org_id: str) -> str:
+    return f"{org(org_id)}online"
+
+
+def seats(org_id: str) -> str:
+    return f"{org(org_id)}seats"
+
+
+def seat_peak(org_id: str, period: str) -> str:
+    return f"{org(org_id)}seatpeak:{period}"
+
+
+def agent_sockets(org_id: str, agent_id: str) -> str:
+    return f"{org(org_id)}sockets:{agent_id}"
+
+
+def rate(org_id: str, subject: str, window: int) -> str:
+    return f"{org(org_id)}rate:{subject}:{window}"
+
+
+def config_version(org_id: str) -> str:
+    return f"{org(org_id)}cfgver"
+
+
+def revoked_tokens() -> str:
+    return f"{PREFIX}:revoked"
+
+
+def active_orgs() -> str:
+    """Orgs with live state; timer pollers walk this set."""
+    return f"{PREFIX}:orgs"
+
+
+def node_inbox(node_id: str) -> str:
+    return f"{PREFIX}:node:{node_id}"

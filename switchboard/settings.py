@@ -1,0 +1,43 @@
+"""Settings from SWITCHBOARD_* environment variables, as one typed object."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "switchboard-development-secret-change-me"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    database_url: str = "postgresql://postgres@127.0.0.1:5440/switchboard"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    # Signs bearer tokens; every server process of one deployment must share it.
+    secret_key: str = DEV_SECRET
+    token_ttl_s: int = 12 * 3600
+    # Vendor Ed25519 public key (PEM file path) that license documents must be signed with.
+    license_public_key_file: Path = PACKAGE_DIR / "dev_keys" / "vendor_public.pem"
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    # How often each process polls Redis timers (offer timeouts, escalation, wrap-up, seat grace).
+    timer_poll_ms: int = 100
+    seat_grace_s: int = 60
+    max_body_bytes: int = 256 * 1024
+    node_id: str = Field(default="")
+    # Emit through python-socketio's Redis manager (needed when several processes serve sockets).
+    socketio_redis: bool = True
+    login_rate_per_min: int = 30
+    intake_rate_per_s: int = 2000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,77 @@
+"""Test set-up: real Redis and PostgreSQL from deploy/local/services.sh, a fresh database per run.
+
+Each test that needs isolation makes its own organisation, so tests never flush shared state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from switchboard.db import create_pool, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "deploy" / "local" / "services.sh"
+
+
+def _service_env() -> dict[str, str]:
+    out = subprocess.run(["bash", str(SERVICES), "env"], check=True, capture_output=True, text=True).stdout
+    env: dict[str, str] = {}
+    for line in out.splitlines():
+        k, _, v = line.removeprefix("export ").partition("=")
+        env[k] = v
+    return env
+
+
+@pytest.fixture(scope="session")
+def service_env() -> dict[str, str]:
+    subprocess.run(["bash", str(SERVICES), "start"], check=True, env={**os.environ, "SWITCHBOARD_PG_FAST": "1"})
+    return _service_env()
+
+
+@pytest.fixture(scope="session")
+def redis_url(service_env: dict[str, str]) -> str:
+    return service_env["SWITCHBOARD_REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+async def database_url(service_env: dict[str, str]) -> AsyncIterator[str]:
+    """A database of this test run's own, migrated, dropped at the end."""
+    admin_url = service_env["SWITCHBOARD_DATABASE_URL"]
+    name = f"sbtest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await migrate(url)
+    yield url
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, min_size=1, max_size=10)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def org_id() -> str:
+    """A fresh organisation id, so each test's Redis keys and rows are its own."""
+    return f"t{uuid.uuid4().hex[:10]}"
