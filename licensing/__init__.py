@@ -1,0 +1,1 @@
+"""Licensing: signed license documents, seat accounting, measurement periods and usage reports."""
