@@ -6,11 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import asyncpg
 from pydantic import BaseModel, Field
 
 Channel = Literal["sms", "whatsapp", "messenger", "email"]
 IdentityType = Literal["phone", "whatsapp", "messenger", "email"]
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]
+CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "messenger", "email")
+# Stores take either, so callers can run them inside their own transaction.
+Db = asyncpg.Connection | asyncpg.Pool
 
 
 class InboundMessage(BaseModel):
