@@ -53,6 +53,25 @@ end
 return {1, in_use, period_peak, already_held, raised}
 """
 
+RECORD_PEAK = """
+local seats_key = KEYS[1]
+-- KEYS[2..n]: one peak hash per measurement period to record
+local now = ARGV[1]
+local peak_ttl = tonumber(ARGV[2])
+
+local in_use = redis.call('HLEN', seats_key)
+local raised = 0
+for i = 2, #KEYS do
+  local peak = tonumber(redis.call('HGET', KEYS[i], 'count') or '0')
+  if in_use > peak then
+    redis.call('HSET', KEYS[i], 'count', in_use, 'at', now)
+    redis.call('EXPIRE', KEYS[i], peak_ttl)
+    raised = 1
+  end
+end
+return {in_use, raised}
+"""
+
 RELEASE_SEAT = """
 local seats_key = KEYS[1]
 local agent_id = ARGV[1]
@@ -111,6 +130,18 @@ async def claim(
     )
     ok, in_use, peak, already_held, raised = (_num(v) for v in result)
     return SeatClaim(bool(ok), in_use, peak, bool(already_held), bool(raised))
+
+
+async def record_peak(
+    redis: aioredis.Redis, org_id: str, period_key: str, now: float, *, also_periods: Sequence[str] = ()
+) -> tuple[int, bool]:
+    """Record the seats held now as the period's peak if higher; (in use, whether a peak rose).
+
+    Claims record peaks themselves; this covers periods in which agents stay seated but nobody logs in.
+    """
+    peak_keys = [keys.seat_peak(org_id, p) for p in (period_key, *also_periods)]
+    result = await _run(redis, RECORD_PEAK, [keys.seats(org_id), *peak_keys], [repr(now), PEAK_TTL_S])
+    return int(result[0]), bool(int(result[1]))
 
 
 async def release_seat(redis: aioredis.Redis, org_id: str, agent_id: str) -> SeatRelease:
