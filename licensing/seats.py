@@ -167,3 +167,17 @@ async def peak(redis: aioredis.Redis, org_id: str, period_key: str) -> tuple[int
     """(highest seat count, epoch seconds when first reached) in the period; (0, None) if none."""
     count, at = await redis.hmget(keys.seat_peak(org_id, period_key), ["count", "at"])
     return _num(count), (float(at) if at is not None else None)
+
+
+async def peaks(
+    redis: aioredis.Redis, org_id: str, period_keys: Sequence[str]
+) -> dict[str, tuple[int, float | None]]:
+    """``peak`` for many periods in one round trip; periods without a peak are left out."""
+    pipe = redis.pipeline(transaction=False)
+    for key in period_keys:
+        pipe.hmget(keys.seat_peak(org_id, key), ["count", "at"])
+    out: dict[str, tuple[int, float | None]] = {}
+    for key, (count, at) in zip(period_keys, await pipe.execute(), strict=True):
+        if count is not None:
+            out[key] = (_num(count), float(at) if at is not None else None)
+    return out

@@ -11,7 +11,7 @@ import builtins
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -184,11 +184,14 @@ class LicenseService:
             await self._refuse(
                 org_id, agent_id, now, "license_expired", "no license of the organisation is valid now"
             )
-        audit: builtins.list[tuple[str, dict[str, Any]]] = []
         seat: seats.SeatClaim | None = None
         concurrent = _applicable(active, "concurrent")
         if concurrent is not None:
-            seat = await self._claim_seat(org_id, agent_id, concurrent, now)
+            period_key, also = _peak_keys(concurrent, now)
+            seat = await seats.claim(
+                self._redis, org_id, agent_id, concurrent.seats, period_key, now, also_periods=also
+            )
+            metrics.SEATS_IN_USE.labels(org_id).set(seat.in_use)
             if not seat.ok:
                 await self._refuse(
                     org_id,
@@ -198,21 +201,39 @@ class LicenseService:
                     f"all {concurrent.seats} concurrent seats are in use",
                     {"license_id": concurrent.license_id, "seats": concurrent.seats, "in_use": seat.in_use},
                 )
+        try:
+            await self._admit(org_id, agent_id, now, concurrent, seat, _applicable(active, "named"))
+        except BaseException:
+            # Refused by the named license, or failed half-way: the seat must not stay taken.
+            if seat is not None and not seat.already_held:
+                result = await seats.release_seat(self._redis, org_id, agent_id)
+                metrics.SEATS_IN_USE.labels(org_id).set(result.in_use)
+            raise
+
+    async def _admit(
+        self,
+        org_id: str,
+        agent_id: str,
+        now: float,
+        concurrent: License | None,
+        seat: seats.SeatClaim | None,
+        named: License | None,
+    ) -> None:
+        """After the concurrent seat is taken: persist its peak, count the named agent, audit the changes."""
+        audit: builtins.list[tuple[str, dict[str, Any]]] = []
+        if concurrent is not None and seat is not None:
+            if seat.peak_raised:
+                period_key, also = _peak_keys(concurrent, now)
+                await self._pool.execute(_UPSERT_PEAKS, org_id, [period_key, *also], seat.in_use, _dt(now))
             if not seat.already_held:
                 audit.append(("seat_claimed", {"license_id": concurrent.license_id, "in_use": seat.in_use}))
-        named = _applicable(active, "named")
         if named is not None:
             period = period_at(named.period, named.timezone, now)
-            try:
-                claim = await claim_named(
-                    self._pool, org_id, named.license_id, period.key, agent_id, named.seats, now
-                )
-            except BaseException:
-                await self._undo_seat(org_id, agent_id, seat)
-                raise
+            claim = await claim_named(
+                self._pool, org_id, named.license_id, period.key, agent_id, named.seats, now
+            )
             metrics.NAMED_AGENTS.labels(org_id).set(claim.count)
             if not claim.ok:
-                await self._undo_seat(org_id, agent_id, seat)
                 await self._refuse(
                     org_id,
                     agent_id,
@@ -265,20 +286,6 @@ class LicenseService:
             await self._pool.execute(_UPSERT_PEAKS, org_id, [period_key, *also], in_use, _dt(now))
         return in_use
 
-    async def _claim_seat(self, org_id: str, agent_id: str, lic: License, now: float) -> seats.SeatClaim:
-        period_key, also = _peak_keys(lic, now)
-        seat = await seats.claim(self._redis, org_id, agent_id, lic.seats, period_key, now, also_periods=also)
-        metrics.SEATS_IN_USE.labels(org_id).set(seat.in_use)
-        if seat.peak_raised:
-            await self._pool.execute(_UPSERT_PEAKS, org_id, [period_key, *also], seat.in_use, _dt(now))
-        return seat
-
-    async def _undo_seat(self, org_id: str, agent_id: str, seat: seats.SeatClaim | None) -> None:
-        """Give back a seat claimed for a login that is refused after all."""
-        if seat is not None and seat.ok and not seat.already_held:
-            result = await seats.release_seat(self._redis, org_id, agent_id)
-            metrics.SEATS_IN_USE.labels(org_id).set(result.in_use)
-
     async def _refuse(
         self,
         org_id: str,
@@ -287,7 +294,7 @@ class LicenseService:
         code: str,
         message: str,
         data: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> NoReturn:
         metrics.REFUSALS.labels(org_id, code).inc()
         await self._audit(org_id, now, agent_id, "login_refused", code, data or {})
         log.info("license_login_refused", org_id=org_id, agent_id=agent_id, code=code)
@@ -404,8 +411,7 @@ class LicenseService:
         out: dict[str, tuple[int, datetime | None]] = {
             r["period_key"]: (int(r["peak_concurrent"]), r["peak_at"]) for r in rows
         }
-        for key in keys:
-            count, at = await seats.peak(self._redis, org_id, key)
+        for key, (count, at) in (await seats.peaks(self._redis, org_id, keys)).items():
             if count > out.get(key, (0, None))[0]:
                 out[key] = (count, _dt(at) if at is not None else None)
         return out

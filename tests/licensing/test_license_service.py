@@ -269,3 +269,19 @@ async def test_recorded_peaks_cover_days_without_new_logins(service, org, issue,
         for d in by_model(await service.usage(org, "2026-11"))["concurrent"]["daily"]
     }
     assert (daily["2026-11-10"], daily["2026-11-11"], daily["2026-11-12"]) == (2, 2, 0)
+
+
+async def test_seat_is_given_back_when_postgres_fails_mid_login(
+    database_url, redis, vendor_keys, org, issue, clock
+):
+    from switchboard.db import create_pool
+
+    own_pool = await create_pool(database_url, min_size=1, max_size=2)
+    service = LicenseService(own_pool, redis, vendor_keys[1], clock, cache_ttl_s=60)
+    await service.upload(org, issue(org, model="concurrent", seats=5), actor=None)
+    await service.upload(org, issue(org, model="named", seats=5), actor=None)
+    await service.check_login(org, "a1")
+    await own_pool.close()
+    with pytest.raises(Exception):  # noqa: B017 - whatever asyncpg raises for a closed pool
+        await service.check_login(org, "a2")
+    assert await redis.hkeys(keys.seats(org)) == ["a1"]

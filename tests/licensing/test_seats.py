@@ -125,3 +125,11 @@ async def test_in_use_never_exceeds_seats_and_counts_distinct_holders(redis, sea
         assert current == len(model)
         assert await seats.holders(redis, org_id) == model
     await redis.delete(keys.seats(org_id), keys.seat_peak(org_id, "2026-11"))
+
+
+async def test_peaks_reads_many_periods_at_once(redis, org_id):
+    await seats.claim(redis, org_id, "a1", 5, "2026-11", T, also_periods=["2026-11-25"])
+    assert await seats.peaks(redis, org_id, ["2026-11", "2026-11-25", "2026-11-26"]) == {
+        "2026-11": (1, T),
+        "2026-11-25": (1, T),
+    }
