@@ -62,6 +62,10 @@ class WebhookError(Exception):
         self.code = code
         self.message = message
 
+    def body(self) -> dict[str, Any]:
+        """The API's error envelope, for the route's JSON response."""
+        return {"error": {"code": self.code, "message": self.message}}
+
     def __repr__(self) -> str:
         return f"WebhookError({self.status}, {self.code!r}, {self.message!r})"
 

@@ -347,3 +347,21 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
         samples = [backoff_delay(attempts, rng) for _ in range(50)]
         assert all(ceiling / 2 <= s <= ceiling for s in samples)
         assert len(set(samples)) > 1, "jittered"
+
+
+async def test_run_forever_delivers_until_stopped(
+    pool: asyncpg.Pool, org_id: str, fake_provider: FakeProvider, http: aiohttp.ClientSession
+) -> None:
+    await make_org(pool, org_id)
+    await configure(pool, org_id, "sms", fake_provider.base_url)
+    clock = FrozenClock(START)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker(pool, http, clock).run_forever(stop, idle_s=0.02))
+    await sms_reply(pool, org_id, clock)
+    for _ in range(200):
+        if fake_provider.deliveries:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)
+    assert len(fake_provider.deliveries) == 1

@@ -151,3 +151,8 @@ def test_messages_api_request() -> None:
     assert req.form == {"To": "+14155550199", "From": "+14155550100", "Body": "Hello"}
     assert req.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:secret").decode()
     assert twilio.sent_id({"sid": "SMabc", "status": "queued"}) == "SMabc"
+
+
+def test_webhook_error_renders_the_api_envelope() -> None:
+    err = WebhookError(403, "invalid_signature", "nope")
+    assert err.body() == {"error": {"code": "invalid_signature", "message": "nope"}}
