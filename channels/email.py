@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 from typing import Any
@@ -183,12 +182,6 @@ def reply_subject(subject: str | None) -> str:
     if re.match(r"(?i)^re\s*:", text):
         return text
     return f"Re: {text}" if text else "Re: your message"
-
-
-def new_message_id(from_address: str) -> str:
-    """A fresh Message-ID in the sender's domain; stored on the message so replies thread back."""
-    domain = from_address.rpartition("@")[2] or "switchboard.invalid"
-    return f"<{uuid.uuid4().hex}@{domain}>"
 
 
 def build_send(
