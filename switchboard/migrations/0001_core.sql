@@ -114,6 +114,7 @@ CREATE TABLE interactions (
     wrap_up_code    text,
     wrap_up_notes   text,
     end_reason      text,
+    live_version    integer NOT NULL DEFAULT 0,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX interactions_idem ON interactions (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;

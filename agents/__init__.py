@@ -1,0 +1,1 @@
+"""Agents: profiles (skills, capacity, team), states and live presence."""

@@ -1,0 +1,1 @@
+"""Customers: profiles with identities across channels, and what routing reads from them."""

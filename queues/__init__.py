@@ -1,0 +1,1 @@
+"""Queues: the interaction model, queue configuration and the PostgreSQL record of interactions."""

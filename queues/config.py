@@ -1,0 +1,125 @@
+"""Queue configuration: PostgreSQL is the record, Redis holds the copy the routing scripts read.
+
+Changes are written to both at once, so they take effect without a restart; Python-side reads go
+through a short cache that a config version bump in Redis invalidates.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from queues.model import QueueConfig
+from switchboard import keys
+
+FIELDS = (
+    "name, channels, skills, strategy, service_level_s, offer_timeout_s, wrap_up_s, escalation, max_wait_s,"
+    " last_agent_window_s"
+)
+
+
+def _from_row(row: asyncpg.Record) -> QueueConfig:
+    return QueueConfig(
+        name=row["name"], channels=list(row["channels"]), skills=row["skills"], strategy=row["strategy"],
+        service_level_s=row["service_level_s"], offer_timeout_s=row["offer_timeout_s"],
+        wrap_up_s=row["wrap_up_s"], escalation=row["escalation"], max_wait_s=row["max_wait_s"],
+        last_agent_window_s=row["last_agent_window_s"],
+    )
+
+
+async def list_queues(pool: asyncpg.Pool | asyncpg.Connection, org_id: str) -> list[QueueConfig]:
+    rows = await pool.fetch(f"SELECT {FIELDS} FROM queues WHERE org_id=$1 ORDER BY name", org_id)
+    return [_from_row(r) for r in rows]
+
+
+async def get_queue(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, name: str) -> QueueConfig | None:
+    row = await pool.fetchrow(f"SELECT {FIELDS} FROM queues WHERE org_id=$1 AND name=$2", org_id, name)
+    return _from_row(row) if row else None
+
+
+async def save_queue(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, q: QueueConfig) -> None:
+    await pool.execute(
+        "INSERT INTO queues (org_id, name, channels, skills, strategy, service_level_s, offer_timeout_s,"
+        " wrap_up_s, escalation, max_wait_s, last_agent_window_s) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        " ON CONFLICT (org_id, name) DO UPDATE SET channels=EXCLUDED.channels, skills=EXCLUDED.skills,"
+        " strategy=EXCLUDED.strategy, service_level_s=EXCLUDED.service_level_s,"
+        " offer_timeout_s=EXCLUDED.offer_timeout_s, wrap_up_s=EXCLUDED.wrap_up_s,"
+        " escalation=EXCLUDED.escalation, max_wait_s=EXCLUDED.max_wait_s,"
+        " last_agent_window_s=EXCLUDED.last_agent_window_s",
+        org_id, q.name, list(q.channels), q.skills, q.strategy, q.service_level_s, q.offer_timeout_s,
+        q.wrap_up_s, [s.model_dump(exclude_none=True) for s in q.escalation], q.max_wait_s,
+        q.last_agent_window_s,
+    )
+    await publish_queue(redis, org_id, q)
+
+
+async def delete_queue(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, name: str) -> bool:
+    deleted = await pool.fetchval("DELETE FROM queues WHERE org_id=$1 AND name=$2 RETURNING name", org_id, name)
+    if deleted:
+        pipe = redis.pipeline(transaction=True)
+        pipe.delete(keys.queue_config(org_id, name))
+        pipe.srem(keys.org(org_id) + "queues", name)
+        pipe.incr(keys.config_version(org_id))
+        await pipe.execute()
+    return bool(deleted)
+
+
+async def publish_queue(redis: aioredis.Redis, org_id: str, q: QueueConfig) -> None:
+    """Copy a queue's routing-relevant settings into the hash the Lua scripts read."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(
+        keys.queue_config(org_id, q.name),
+        mapping={
+            "strategy": q.strategy,
+            "channels": json.dumps(list(q.channels)),
+            "offer_ms": q.offer_timeout_s * 1000,
+            "wrap_ms": q.wrap_up_s * 1000,
+            "skills": json.dumps(q.skills) if q.skills else "{}",
+        },
+    )
+    pipe.sadd(keys.org(org_id) + "queues", q.name)
+    pipe.sadd(keys.active_orgs(), org_id)
+    pipe.incr(keys.config_version(org_id))
+    await pipe.execute()
+
+
+async def publish_all(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str) -> list[QueueConfig]:
+    queues = await list_queues(pool, org_id)
+    for q in queues:
+        await publish_queue(redis, org_id, q)
+    return queues
+
+
+class QueueCache:
+    """Per-process cache of an org's queues, refreshed when the org's config version moves."""
+
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._by_org: dict[str, tuple[str, dict[str, QueueConfig]]] = {}
+
+    async def queues(self, org_id: str) -> dict[str, QueueConfig]:
+        version = await self._redis.get(keys.config_version(org_id)) or "0"
+        cached = self._by_org.get(org_id)
+        if cached and cached[0] == version:
+            return cached[1]
+        qs = {q.name: q for q in await list_queues(self._pool, org_id)}
+        self._by_org[org_id] = (str(version), qs)
+        return qs
+
+    async def get(self, org_id: str, name: str) -> QueueConfig | None:
+        return (await self.queues(org_id)).get(name)
+
+
+def escalation_timers(q: QueueConfig, interaction_id: str, enqueued_ms: int) -> list[list[Any]]:
+    """Timer entries (due ms, member) for a new interaction's escalation steps and max wait."""
+    out: list[list[Any]] = [
+        [enqueued_ms + step.after_s * 1000, f"esc|{interaction_id}|{i}|{q.name}"]
+        for i, step in enumerate(q.escalation)
+    ]
+    if q.max_wait_s:
+        out.append([enqueued_ms + q.max_wait_s * 1000, f"maxwait|{interaction_id}"])
+    return out

@@ -1,0 +1,270 @@
+"""The PostgreSQL record of interactions: durable intake, state history, transcripts, decisions.
+
+Redis holds the live state; every routing script reports what changed, and ``apply_report``
+writes it here in Redis order (each change carries the interaction's live version).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from switchboard.clock import to_datetime
+
+COLUMNS = (
+    "id, org_id, channel, queue, original_queue, state, priority, skills, subject, customer_id, agent_id,"
+    " created_at, enqueued_at, offered_at, connected_at, ended_at, completed_at, wrap_up_code, wrap_up_notes,"
+    " end_reason, idempotency_key"
+)
+
+
+@dataclass
+class NewInteraction:
+    id: str
+    org_id: str
+    channel: str
+    queue: str
+    priority: int
+    skills: dict[str, int]
+    subject: str | None
+    customer_id: str | None
+    idempotency_key: str | None
+    created_by: str
+    created_at: datetime
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+def to_public(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "channel": row["channel"],
+        "queue": row["queue"],
+        "original_queue": row["original_queue"],
+        "state": row["state"],
+        "priority": row["priority"],
+        "skills": row["skills"],
+        "subject": row["subject"],
+        "customer_id": str(row["customer_id"]) if row["customer_id"] else None,
+        "agent_id": str(row["agent_id"]) if row["agent_id"] else None,
+        "created_at": _iso(row["created_at"]),
+        "enqueued_at": _iso(row["enqueued_at"]),
+        "offered_at": _iso(row["offered_at"]),
+        "connected_at": _iso(row["connected_at"]),
+        "ended_at": _iso(row["ended_at"]),
+        "completed_at": _iso(row["completed_at"]),
+        "wrap_up_code": row["wrap_up_code"],
+        "wrap_up_notes": row["wrap_up_notes"],
+        "end_reason": row["end_reason"],
+    }
+
+
+async def find_by_idempotency_key(conn: asyncpg.Connection, org_id: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM interactions WHERE org_id=$1 AND idempotency_key=$2", org_id, key
+    )
+
+
+async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: str | None) -> bool:
+    """Insert a queued interaction; False when its idempotency key was already used."""
+    inserted = await conn.fetchval(
+        "INSERT INTO interactions (id, org_id, channel, queue, original_queue, state, priority, skills, subject,"
+        " customer_id, idempotency_key, created_by, created_at, enqueued_at)"
+        " VALUES ($1,$2,$3,$4,$4,'queued',$5,$6,$7,$8,$9,$10,$11,$11)"
+        " ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+        uuid.UUID(new.id), new.org_id, new.channel, new.queue, new.priority, new.skills, new.subject,
+        uuid.UUID(new.customer_id) if new.customer_id else None, new.idempotency_key, new.created_by,
+        new.created_at,
+    )
+    if inserted is None:
+        return False
+    await conn.execute(
+        "INSERT INTO events (org_id, at, kind, interaction_id, queue, data) VALUES ($1,$2,'created',$3,$4,$5)",
+        new.org_id, new.created_at, uuid.UUID(new.id), new.queue, {"channel": new.channel, "priority": new.priority},
+    )
+    if first_message:
+        await add_message(conn, new.org_id, new.id, "customer", None, first_message, new.created_at)
+    return True
+
+
+async def get(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, interaction_id: str) -> asyncpg.Record | None:
+    try:
+        iid = uuid.UUID(interaction_id)
+    except ValueError:
+        return None
+    return await pool.fetchrow(f"SELECT {COLUMNS} FROM interactions WHERE org_id=$1 AND id=$2", org_id, iid)
+
+
+async def list_page(
+    pool: asyncpg.Pool,
+    org_id: str,
+    *,
+    state: str | None,
+    queue: str | None,
+    agent_id: str | None,
+    limit: int,
+    cursor: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    where = ["org_id=$1"]
+    args: list[Any] = [org_id]
+    if state:
+        args.append(state)
+        where.append(f"state=${len(args)}")
+    if queue:
+        args.append(queue)
+        where.append(f"queue=${len(args)}")
+    if agent_id:
+        args.append(uuid.UUID(agent_id))
+        where.append(f"agent_id=${len(args)}")
+    if cursor:
+        args.extend(cursor)
+        where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    return await pool.fetch(
+        f"SELECT {COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
+        *args,
+    )
+
+
+async def add_message(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    org_id: str,
+    interaction_id: str,
+    sender: str,
+    agent_id: str | None,
+    text: str,
+    at: datetime,
+) -> int:
+    return await conn.fetchval(
+        "INSERT INTO messages (org_id, interaction_id, sender, agent_id, text, at) VALUES ($1,$2,$3,$4,$5,$6)"
+        " RETURNING id",
+        org_id, uuid.UUID(interaction_id), sender, uuid.UUID(agent_id) if agent_id else None, text, at,
+    )
+
+
+async def transcript(pool: asyncpg.Pool, org_id: str, interaction_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, sender, agent_id, text, status, at FROM messages WHERE org_id=$1 AND interaction_id=$2"
+        " ORDER BY id",
+        org_id, uuid.UUID(interaction_id),
+    )
+    return [
+        {
+            "id": r["id"], "from": r["sender"], "agent_id": str(r["agent_id"]) if r["agent_id"] else None,
+            "text": r["text"], "status": r["status"], "at": r["at"].isoformat(),
+        }
+        for r in rows
+    ]
+
+
+async def decisions(pool: asyncpg.Pool, org_id: str, interaction_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT at, trigger, outcome, winner, rule, candidates FROM routing_decisions"
+        " WHERE org_id=$1 AND interaction_id=$2 ORDER BY id",
+        org_id, uuid.UUID(interaction_id),
+    )
+    return [
+        {
+            "at": r["at"].isoformat(), "trigger": r["trigger"], "outcome": r["outcome"],
+            "winner": str(r["winner"]) if r["winner"] else None, "rule": r["rule"],
+            "candidates": r["candidates"],
+        }
+        for r in rows
+    ]
+
+
+def _considered(pairs: Any) -> list[dict[str, str]]:
+    """Candidates a script looked at before its pick, each with why it was passed over."""
+    return [{"agent_id": p[0], "excluded": p[1]} for p in (pairs or [])]
+
+
+def _ts(ms: float) -> datetime:
+    return to_datetime(ms / 1000)
+
+
+async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, Any], now_ms: int) -> None:
+    """Write one routing script's report: state changes (in version order), decisions and events."""
+    changes: list[tuple[int, str, dict[str, Any]]] = []
+    for kind in ("offers", "connected", "ended", "completed", "requeued", "abandoned"):
+        for entry in report.get(kind) or []:
+            changes.append((int(entry["v"]), kind, entry))
+    changes.sort(key=lambda c: c[0])
+    at = _ts(now_ms)
+    events: list[tuple[Any, ...]] = []
+    for v, kind, e in changes:
+        iid = uuid.UUID(e["iid"])
+        if kind == "offers":
+            await conn.execute(
+                "UPDATE interactions SET state='offered', agent_id=$3, offered_at=$4, live_version=$2,"
+                " updated_at=now() WHERE id=$1 AND live_version < $2",
+                iid, v, uuid.UUID(e["agent"]), at,
+            )
+            events.append((org_id, at, "offered", iid, uuid.UUID(e["agent"]), e["queue"], {"rule": e["rule"]}))
+        elif kind == "connected":
+            await conn.execute(
+                "UPDATE interactions SET state='connected', agent_id=$3, connected_at=$4, live_version=$2,"
+                " updated_at=now() WHERE id=$1 AND live_version < $2",
+                iid, v, uuid.UUID(e["agent"]), at,
+            )
+            events.append((org_id, at, "connected", iid, uuid.UUID(e["agent"]), e["queue"], {}))
+        elif kind == "ended":
+            await conn.execute(
+                "UPDATE interactions SET state='wrap_up', ended_at=$3, end_reason=$4, live_version=$2,"
+                " updated_at=now() WHERE id=$1 AND live_version < $2",
+                iid, v, at, e["reason"],
+            )
+            events.append((org_id, at, "ended", iid, uuid.UUID(e["agent"]), None, {"reason": e["reason"]}))
+        elif kind == "completed":
+            await conn.execute(
+                "UPDATE interactions SET state='completed', completed_at=$3, wrap_up_code=NULLIF($4,''),"
+                " wrap_up_notes=NULLIF($5,''), live_version=$2, updated_at=now()"
+                " WHERE id=$1 AND live_version < $2",
+                iid, v, at, e.get("code") or "", e.get("notes") or "",
+            )
+            events.append((org_id, at, "completed", iid, uuid.UUID(e["agent"]), None,
+                           {"code": e.get("code") or None, "auto": bool(e.get("auto"))}))
+        elif kind == "requeued":
+            await conn.execute(
+                "UPDATE interactions SET state='queued', queue=$3, agent_id=NULL, live_version=$2, updated_at=now()"
+                " WHERE id=$1 AND live_version < $2",
+                iid, v, e["queue"],
+            )
+            events.append((org_id, at, "requeued", iid, None, e["queue"], {"overflow": bool(e.get("overflow"))}))
+        elif kind == "abandoned":
+            await conn.execute(
+                "UPDATE interactions SET state='abandoned', end_reason=$3, ended_at=$4, live_version=$2,"
+                " updated_at=now() WHERE id=$1 AND live_version < $2",
+                iid, v, e["reason"], at,
+            )
+            events.append((org_id, at, "abandoned", iid, None, e["queue"], {"reason": e["reason"]}))
+    for r in report.get("revoked") or []:
+        events.append((org_id, at, "offer_revoked", uuid.UUID(r["iid"]), uuid.UUID(r["agent"]), None,
+                       {"reason": r["reason"]}))
+    if events:
+        await conn.executemany(
+            "INSERT INTO events (org_id, at, kind, interaction_id, agent_id, queue, data)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            events,
+        )
+    rows = [
+        (org_id, uuid.UUID(o["iid"]), at, o["trigger"], "offered", uuid.UUID(o["agent"]), o["rule"],
+         _considered(o.get("candidates")))
+        for o in report.get("offers") or []
+    ] + [
+        (org_id, uuid.UUID(d["iid"]), at, d["trigger"], d["outcome"], None, None, _considered(d.get("candidates")))
+        for d in report.get("decisions") or []
+    ]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO routing_decisions (org_id, interaction_id, at, trigger, outcome, winner, rule, candidates)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+            rows,
+        )

@@ -1,0 +1,1 @@
+"""Routing: matching interactions to agents atomically in Redis, offers, timers, escalation, decisions."""

@@ -1,0 +1,18 @@
+"""Prometheus metrics of the routing engine."""
+
+from prometheus_client import Counter, Histogram
+
+OFFERS = Counter("switchboard_offers_total", "Offer outcomes", ["outcome"])
+DECISION_SECONDS = Histogram(
+    "switchboard_routing_decision_seconds",
+    "Time of one routing script (decision + atomic claim) as seen by the caller",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+INTAKE_TO_OFFER = Histogram(
+    "switchboard_intake_to_offer_seconds",
+    "From intake to the first offer of a new interaction",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120),
+)
+INTERACTIONS_CREATED = Counter(
+    "switchboard_interactions_created_total", "Interactions accepted by intake", ["org", "channel"]
+)

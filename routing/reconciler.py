@@ -1,0 +1,65 @@
+"""Rebuild missing live state from PostgreSQL, the record of truth.
+
+Interactions open in PostgreSQL but absent from Redis (a flushed or restored Redis, a process
+killed between commit and enqueue) are queued again at their original place. Conversations that
+were live when Redis lost them go back to the queue too, so a customer is never left without an
+agent; ones in wrap-up are completed.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+
+from queues.config import QueueCache, publish_all
+from routing.intake import enqueue_record
+from routing.router import Router
+from switchboard import keys
+
+log = structlog.get_logger(__name__)
+
+
+async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache,
+                        org_id: str) -> dict[str, int]:
+    configs = {q.name: q for q in await publish_all(pool, redis, org_id)}
+    rows = await pool.fetch(
+        "SELECT i.id, i.org_id, i.channel, i.queue, i.state, i.priority, i.skills, i.subject, i.customer_id,"
+        " i.enqueued_at, c.name AS customer_name FROM interactions i LEFT JOIN customers c ON c.id = i.customer_id"
+        " WHERE i.org_id=$1 AND i.state IN ('queued','offered','connected','wrap_up') ORDER BY i.enqueued_at",
+        org_id,
+    )
+    pipe = redis.pipeline(transaction=False)
+    for r in rows:
+        pipe.exists(keys.interaction(org_id, str(r["id"])))
+    present = await pipe.execute() if rows else []
+    counts = {"requeued": 0, "completed": 0, "present": 0}
+    for r, here in zip(rows, present, strict=True):
+        if here:
+            counts["present"] += 1
+            continue
+        if r["state"] == "wrap_up":
+            await pool.execute(
+                "UPDATE interactions SET state='completed', completed_at=now(), end_reason=coalesce(end_reason,'recovered')"
+                " WHERE id=$1 AND state='wrap_up'", r["id"],
+            )
+            counts["completed"] += 1
+            continue
+        q = configs.get(r["queue"])
+        if q is None:
+            continue
+        await pool.execute("UPDATE interactions SET state='queued', agent_id=NULL, live_version=0 WHERE id=$1", r["id"])
+        await enqueue_record(router, q, r, customer_name=r["customer_name"])
+        counts["requeued"] += 1
+    if counts["requeued"] or counts["completed"]:
+        log.info("reconciled", org_id=org_id, **counts)
+    return counts
+
+
+async def reconcile_all(pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache) -> dict[str, int]:
+    total = {"requeued": 0, "completed": 0, "present": 0}
+    for r in await pool.fetch("SELECT id FROM orgs"):
+        await redis.sadd(keys.active_orgs(), r["id"])
+        for k, v in (await reconcile_org(pool, redis, router, queues, r["id"])).items():
+            total[k] += v
+    return total

@@ -1,0 +1,1 @@
+"""Web edge: aiohttp app, REST handlers, Socket.IO namespaces, auth and static pages."""

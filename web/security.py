@@ -1,0 +1,68 @@
+"""Who is calling: bearer tokens for users, API keys for integrations, and rate limits."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from switchboard import keys
+from web.auth import Principal, TokenError, api_key_hash, decode_token, looks_like_jwt
+from web.errors import ApiError
+
+_KEY_CACHE: dict[str, tuple[float, Principal | None]] = {}
+_KEY_CACHE_S = 10.0
+
+
+async def principal_from_token(
+    token: str, *, secret: str, pool: asyncpg.Pool, redis: aioredis.Redis
+) -> Principal:
+    """Raises ApiError 401 for anything that is not a valid, unrevoked credential."""
+    if not token:
+        raise ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token or api key>")
+    if looks_like_jwt(token):
+        try:
+            p = decode_token(secret, token)
+        except TokenError as e:
+            raise ApiError(401, "unauthorized", str(e)) from e
+        if p.token_id and await redis.sismember(keys.revoked_tokens(), p.token_id):
+            raise ApiError(401, "unauthorized", "token revoked")
+        return p
+    h = api_key_hash(token)
+    cached = _KEY_CACHE.get(h)
+    if cached and cached[0] > time.monotonic():
+        found = cached[1]
+    else:
+        row = await pool.fetchrow("SELECT id, org_id FROM api_keys WHERE key_hash=$1 AND revoked_at IS NULL", h)
+        found = Principal(row["org_id"], "integration", str(row["id"])) if row else None
+        _KEY_CACHE[h] = (time.monotonic() + _KEY_CACHE_S, found)
+    if found is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return found
+
+
+def forget_api_key(key_hash: str) -> None:
+    _KEY_CACHE.pop(key_hash, None)
+
+
+def bearer(header: str | None) -> str:
+    if not header:
+        return ""
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+async def check_rate(redis: aioredis.Redis, org_id: str, subject: str, limit: int, window_s: int) -> None:
+    """Fixed-window counter in Redis, shared by every process: 429 with Retry-After past the limit."""
+    now = int(time.time())
+    window = now - now % window_s
+    key = keys.rate(org_id, subject, window)
+    pipe = redis.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, window_s + 1)
+    count, _ = await pipe.execute()
+    if int(count) > limit:
+        retry = window + window_s - now
+        raise ApiError(429, "rate_limited", "too many requests", {"limit": limit, "window_s": window_s},
+                       headers={"Retry-After": str(max(1, retry))})

@@ -1,0 +1,246 @@
+"""The /agent namespace: an agent's desktop. Connecting logs the agent in (claiming a license seat);
+the last socket gone for the grace period logs them out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import socketio
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from socketio.exceptions import ConnectionRefusedError
+
+from agents import presence
+from agents.store import agent_profile
+from queues import store
+from switchboard import keys
+from switchboard.clock import to_datetime
+from web.context import Context
+from web.errors import ApiError
+from web.sio.common import authenticate, err, event, ok
+from web.sio.delivery import Delivery, interaction_payload
+from web.sio.rooms import agent_room
+
+log = structlog.get_logger(__name__)
+
+
+class StateSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["available", "not_ready", "logged_out"]
+    idle_code: str | None = Field(default=None, max_length=64)
+
+
+class OfferRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offer_id: str = Field(min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class MessageSend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interaction_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class InteractionRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interaction_id: str = Field(min_length=1, max_length=64)
+
+
+class Transfer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interaction_id: str = Field(min_length=1, max_length=64)
+    queue: str | None = Field(default=None, max_length=64)
+    agent_id: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Transfer:
+        if (self.queue is None) == (self.agent_id is None):
+            raise ValueError("transfer to exactly one of queue or agent_id")
+        return self
+
+
+class WrapUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interaction_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=64)
+    notes: str | None = Field(default=None, max_length=5000)
+
+
+async def org_codes(ctx: Context, table: str, org_id: str) -> list[dict[str, str]]:
+    rows = await ctx.pool.fetch(f"SELECT code, label FROM {table} WHERE org_id=$1 ORDER BY code", org_id)
+    return [{"code": r["code"], "label": r["label"]} for r in rows]
+
+
+class AgentNamespace(socketio.AsyncNamespace):
+    def __init__(self, ctx: Context, delivery: Delivery) -> None:
+        super().__init__("/agent")
+        self.ctx = ctx
+        self.delivery = delivery
+
+    async def _who(self, sid: str) -> tuple[str, str]:
+        s = await self.get_session(sid)
+        return s["org_id"], s["agent_id"]
+
+    async def claim_seat(self, org_id: str, agent_id: str) -> None:
+        if self.ctx.licenses is not None:
+            await self.ctx.licenses.check_login(org_id, agent_id)
+
+    async def log_in(self, org_id: str, agent_id: str) -> None:
+        profile = await agent_profile(self.ctx.pool, org_id, agent_id)
+        if profile is None:
+            raise ApiError(403, "forbidden", "not an active agent")
+        queues = await self.ctx.queues.queues(org_id)
+        await self.ctx.redis.sadd(keys.active_orgs(), org_id)
+        await presence.login(self.ctx.router, profile, queues)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        p = await authenticate(self.ctx, auth, ("agent",))
+        org_id, agent_id = p.org_id, p.subject
+        live = await self.ctx.router.agent_live(org_id, agent_id)
+        logged_in = live is not None and live["state"] != "logged_out"
+        # the grace timer may be pending: a reconnect within it keeps the seat
+        await self.ctx.redis.zrem(keys.timers(org_id), f"grace|{agent_id}")
+        if not logged_in:
+            try:
+                await self.claim_seat(org_id, agent_id)
+            except Exception as e:
+                code = getattr(e, "code", None)
+                if code:
+                    raise ConnectionRefusedError({"code": code, "message": str(e)}) from e
+                raise
+            try:
+                await self.log_in(org_id, agent_id)
+            except ApiError as e:
+                raise ConnectionRefusedError({"code": e.code, "message": e.message}) from e
+        await self.save_session(sid, {"org_id": org_id, "agent_id": agent_id, "token_exp": p.expires_at})
+        await self.enter_room(sid, agent_room(org_id, agent_id))
+        await self.delivery.agent_connected(org_id, agent_id)
+        structlog.contextvars.bind_contextvars(agent_id=agent_id)
+        log.info("agent_connected", agent_id=agent_id, org_id=org_id, sid=sid, resumed=logged_in)
+        await self.emit("session", await self.snapshot(org_id, agent_id), to=sid)
+
+    async def snapshot(self, org_id: str, agent_id: str) -> dict[str, Any]:
+        """Everything the desktop shows, as the server holds it: the server is the truth on reconnect."""
+        live = await self.ctx.router.agent_live(org_id, agent_id) or {"state": "logged_out", "idle_code": None, "load": {}}
+        now_ms = int(self.ctx.clock.now() * 1000)
+        offers: list[dict[str, Any]] = []
+        conversations: list[dict[str, Any]] = []
+        ids = await self.ctx.redis.smembers(keys.agent(org_id, agent_id) + ":open")
+        for iid in ids:
+            h = await self.ctx.redis.hgetall(keys.interaction(org_id, iid))
+            if not h or h.get("agent") != agent_id:
+                continue
+            payload = interaction_payload(iid, h, now_ms)
+            if h.get("state") == "offered":
+                offers.append({"offer_id": h.get("offer"), "interaction": payload,
+                               "expires_at": None})
+            else:
+                payload["transcript"] = await store.transcript(self.ctx.pool, org_id, iid)
+                conversations.append(payload)
+        for o in offers:
+            score = await self.ctx.redis.zscore(keys.timers(org_id), f"offer|{o['interaction']['id']}|{o['offer_id']}")
+            o["expires_at"] = to_datetime(score / 1000).isoformat() if score else None
+        return {
+            "agent_id": agent_id,
+            "state": live["state"], "idle_code": live["idle_code"], "load": live["load"],
+            "offers": offers, "interactions": conversations,
+            "idle_codes": await org_codes(self.ctx, "idle_codes", org_id),
+            "wrap_up_codes": await org_codes(self.ctx, "wrap_up_codes", org_id),
+        }
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        try:
+            org_id, agent_id = await self._who(sid)
+        except KeyError:
+            return
+        left = await self.delivery.agent_disconnected(org_id, agent_id)
+        if left == 0:
+            due = int((self.ctx.clock.now() + self.ctx.settings.seat_grace_s) * 1000)
+            await self.ctx.redis.zadd(keys.timers(org_id), {f"grace|{agent_id}": due})
+        log.info("agent_disconnected", agent_id=agent_id, org_id=org_id, sockets_left=left)
+
+    @event(StateSet)
+    async def on_state_set(self, sid: str, m: StateSet) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        live = await self.ctx.router.agent_live(org_id, agent_id)
+        if m.state == "logged_out":
+            await self.ctx.router.logout(org_id, agent_id)
+            if self.ctx.licenses is not None:
+                await self.ctx.licenses.logout(org_id, agent_id)
+            return ok(state="logged_out")
+        if live is None or live["state"] == "logged_out":
+            await self.claim_seat(org_id, agent_id)
+            await self.log_in(org_id, agent_id)
+        if m.state == "not_ready":
+            codes = {c["code"] for c in await org_codes(self.ctx, "idle_codes", org_id)}
+            if m.idle_code is None or m.idle_code not in codes:
+                return err("invalid_idle_code", "choose one of the org's idle codes", sorted(codes))
+        elif m.idle_code is not None:
+            return err("validation_error", "idle_code goes with not_ready only")
+        report = await self.ctx.router.set_state(org_id, agent_id, m.state, m.idle_code)
+        me = next((a for a in report.get("agents") or [] if a["id"] == agent_id), None)
+        return ok(state=me["state"] if me else m.state, idle_code=m.idle_code)
+
+    @event(OfferRef)
+    async def on_offer_accept(self, sid: str, m: OfferRef) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        report = await self.ctx.router.accept(org_id, agent_id, m.offer_id)
+        iid = report["connected"][0]["iid"]
+        return ok(interaction_id=iid)
+
+    @event(OfferRef)
+    async def on_offer_reject(self, sid: str, m: OfferRef) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        await self.ctx.router.reject(org_id, agent_id, m.offer_id)
+        return ok()
+
+    async def _own_connected(self, org_id: str, agent_id: str, iid: str) -> dict[str, str]:
+        h = await self.ctx.router.interaction_live(org_id, iid)
+        if not h or h.get("agent") != agent_id:
+            raise ApiError(404, "not_found", "no such interaction of yours")
+        if h.get("state") != "connected":
+            raise ApiError(409, "invalid_state", "the interaction is not connected")
+        return h
+
+    @event(MessageSend)
+    async def on_message_send(self, sid: str, m: MessageSend) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        h = await self._own_connected(org_id, agent_id, m.interaction_id)
+        at = to_datetime(self.ctx.clock.now())
+        mid = await self.ctx.extras["conversations"].agent_said(org_id, agent_id, m.interaction_id, h, m.text, at)
+        return ok(message_id=mid, at=at.isoformat())
+
+    @event(Transfer)
+    async def on_interaction_transfer(self, sid: str, m: Transfer) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        await self._own_connected(org_id, agent_id, m.interaction_id)
+        if m.queue is not None and await self.ctx.queues.get(org_id, m.queue) is None:
+            return err("not_found", "no such queue")
+        if m.agent_id is not None and await agent_profile(self.ctx.pool, org_id, m.agent_id) is None:
+            return err("not_found", "no such agent")
+        await self.ctx.router.transfer(org_id, agent_id, m.interaction_id, m.queue, m.agent_id)
+        return ok()
+
+    @event(InteractionRef)
+    async def on_interaction_end(self, sid: str, m: InteractionRef) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        report = await self.ctx.router.end(org_id, agent_id, m.interaction_id, "agent")
+        wrap_s = report["ended"][0].get("wrap_up_s", 0) if report.get("ended") else 0
+        return ok(wrap_up_s=wrap_s)
+
+    @event(WrapUp)
+    async def on_interaction_wrap_up(self, sid: str, m: WrapUp) -> dict[str, Any]:
+        org_id, agent_id = await self._who(sid)
+        codes = {c["code"] for c in await org_codes(self.ctx, "wrap_up_codes", org_id)}
+        if m.code not in codes:
+            return err("invalid_wrap_up_code", "choose one of the org's wrap-up codes", sorted(codes))
+        await self.ctx.router.wrap_up(org_id, agent_id, m.interaction_id, m.code, m.notes or "")
+        return ok()
+
+    async def trigger_event(self, event_name: str, *args: Any) -> Any:
+        """Unknown events get an error ack instead of silence."""
+        name = event_name.replace(":", "_")
+        if getattr(self, "on_" + name, None) is None and event_name not in ("connect", "disconnect"):
+            return err("unknown_event", f"no such event: {event_name}")
+        return await super().trigger_event(name, *args)

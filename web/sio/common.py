@@ -1,0 +1,75 @@
+"""What every namespace does the same way: authenticate on connect, validate and ack every event."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from socketio.exceptions import ConnectionRefusedError
+
+from routing.router import RoutingError
+from web.auth import Principal
+from web.context import Context
+from web.errors import ApiError, validation_details
+from web.security import principal_from_token
+
+log = structlog.get_logger(__name__)
+MAX_EVENT_BYTES = 64 * 1024
+
+
+def ok(**data: Any) -> dict[str, Any]:
+    return {"ok": True, **data}
+
+
+def err(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    e: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        e["details"] = details
+    return {"ok": False, "error": e}
+
+
+async def authenticate(ctx: Context, auth: Any, roles: tuple[str, ...]) -> Principal:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if not isinstance(token, str):
+        raise ConnectionRefusedError({"code": "unauthorized", "message": "send auth {token}"})
+    try:
+        p = await principal_from_token(token, secret=ctx.settings.secret_key, pool=ctx.pool, redis=ctx.redis)
+    except ApiError as e:
+        raise ConnectionRefusedError({"code": "unauthorized", "message": e.message}) from e
+    if p.role not in roles:
+        raise ConnectionRefusedError({"code": "forbidden", "message": f"this namespace is for: {', '.join(roles)}"})
+    return p
+
+
+Event = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awaitable[dict[str, Any]]]]:
+    """Validate the payload, turn every failure into an error ack; a handler bug never drops the socket."""
+
+    def deco(fn: Event) -> Callable[..., Awaitable[dict[str, Any]]]:
+        @functools.wraps(fn)
+        async def wrapper(self: Any, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+            try:
+                if model is not None:
+                    if len(repr(data)) > MAX_EVENT_BYTES:
+                        return err("payload_too_large", f"event payloads are limited to {MAX_EVENT_BYTES} bytes")
+                    payload = model.model_validate(data if data is not None else {})
+                    return await fn(self, sid, payload)
+                return await fn(self, sid)
+            except ValidationError as e:
+                return err("validation_error", "event payload did not validate", validation_details(e))
+            except RoutingError as e:
+                return err(e.code, e.message)
+            except ApiError as e:
+                return err(e.code, e.message, e.details)
+            except Exception:
+                log.exception("socket_event_failed", event=fn.__name__, sid=sid)
+                return err("internal_error", "the event failed; it has been logged")
+
+        return wrapper
+
+    return deco

@@ -1,0 +1,193 @@
+"""Turning routing reports into Socket.IO emits, delivered where the socket lives.
+
+An agent's events go straight to its sockets when they are on this process; otherwise they are
+published to the inbox channel of the node that holds them, so no other node decodes them
+(python-socketio's Redis manager would make every node decode every emit). Broadcasts to
+supervisors and web-chat customers go through the Redis manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+import socketio
+import structlog
+
+from switchboard import keys
+from switchboard.clock import Clock, to_datetime
+from web.sio.rooms import agent_room, chat_room, supervisors_room
+
+log = structlog.get_logger(__name__)
+
+
+def iso_ms(value: Any) -> str | None:
+    try:
+        return to_datetime(int(value) / 1000).isoformat()
+    except (TypeError, ValueError):
+        return None
+
+
+def interaction_payload(iid: str, h: dict[str, str], now_ms: int) -> dict[str, Any]:
+    enq = int(h.get("enq") or now_ms)
+    return {
+        "id": iid,
+        "channel": h.get("channel"),
+        "queue": h.get("queue"),
+        "state": h.get("state"),
+        "priority": int(h.get("prio") or 0),
+        "subject": h.get("subject") or None,
+        "customer": {"id": h.get("customer") or None, "name": h.get("cname") or None},
+        "enqueued_at": iso_ms(enq),
+        "wait_s": max(0, (now_ms - enq) // 1000),
+    }
+
+
+class Delivery:
+    def __init__(self, sio: socketio.AsyncServer, redis: aioredis.Redis, node_id: str, clock: Clock) -> None:
+        self.sio = sio
+        self.redis = redis
+        self.node_id = node_id
+        self.clock = clock
+        self.local_agents: dict[tuple[str, str], int] = defaultdict(int)
+        self._dirty_agents: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self._dirty_queues: dict[str, set[str]] = defaultdict(set)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.queue_stats: Any = None  # set by the supervisor module: async (org, queues) -> list[dict]
+
+    # -- where sockets live ----------------------------------------------------------------
+
+    async def agent_connected(self, org_id: str, agent_id: str) -> None:
+        self.local_agents[(org_id, agent_id)] += 1
+        await self.redis.hincrby(keys.agent_sockets(org_id, agent_id), self.node_id, 1)
+
+    async def agent_disconnected(self, org_id: str, agent_id: str) -> int:
+        """Returns how many sockets this agent still has on any node."""
+        k = (org_id, agent_id)
+        self.local_agents[k] -= 1
+        if self.local_agents[k] <= 0:
+            del self.local_agents[k]
+        key = keys.agent_sockets(org_id, agent_id)
+        left = await self.redis.hincrby(key, self.node_id, -1)
+        if left <= 0:
+            await self.redis.hdel(key, self.node_id)
+        counts = await self.redis.hvals(key)
+        return sum(max(0, int(c)) for c in counts)
+
+    async def emit_to_agent(self, org_id: str, agent_id: str, event: str, data: Any) -> None:
+        room = agent_room(org_id, agent_id)
+        if (org_id, agent_id) in self.local_agents:
+            await self.sio.emit(event, data, room=room, namespace="/agent", ignore_queue=True)
+            return
+        nodes = await self.redis.hkeys(keys.agent_sockets(org_id, agent_id))
+        msg = json.dumps({"ns": "/agent", "room": room, "event": event, "data": data})
+        for node in nodes:
+            if node != self.node_id:
+                await self.redis.publish(keys.node_inbox(node), msg)
+
+    async def _inbox(self) -> None:
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(keys.node_inbox(self.node_id))
+        try:
+            async for m in pubsub.listen():
+                if m.get("type") != "message":
+                    continue
+                try:
+                    msg = json.loads(m["data"])
+                    await self.sio.emit(msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"],
+                                        ignore_queue=True)
+                except Exception:
+                    log.exception("inbox_message_failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.unsubscribe()
+                await pubsub.aclose()
+
+    # -- reports ---------------------------------------------------------------------------
+
+    async def publish(self, org_id: str, report: dict[str, Any]) -> None:
+        now_ms = int(self.clock.now() * 1000)
+        for o in report.get("offers") or []:
+            h = await self.redis.hgetall(keys.interaction(org_id, o["iid"]))
+            await self.emit_to_agent(org_id, o["agent"], "offer", {
+                "offer_id": o["offer_id"], "interaction": interaction_payload(o["iid"], h, now_ms),
+                "expires_at": iso_ms(o["expires_at"]),
+            })
+            self._dirty_queues[org_id].add(o["queue"])
+        for r in report.get("revoked") or []:
+            await self.emit_to_agent(org_id, r["agent"], "offer:revoked", {"offer_id": r["offer_id"], "reason": r["reason"]})
+        for c in report.get("connected") or []:
+            h = await self.redis.hgetall(keys.interaction(org_id, c["iid"]))
+            await self.emit_to_agent(org_id, c["agent"], "interaction:connected", {
+                "interaction": interaction_payload(c["iid"], h, now_ms),
+            })
+            name = await self.redis.hget(keys.agent(org_id, c["agent"]), "name")
+            await self.sio.emit("agent:joined", {"display_name": name or "Agent"},
+                                room=chat_room(org_id, c["iid"]), namespace="/customer")
+        for e in report.get("ended") or []:
+            await self.emit_to_agent(org_id, e["agent"], "interaction:ended", {
+                "interaction_id": e["iid"], "reason": e["reason"], "wrap_up_s": e.get("wrap_up_s", 0),
+            })
+            if e["reason"] not in ("customer", "transferred"):
+                await self.sio.emit("chat:ended", {"reason": e["reason"]}, room=chat_room(org_id, e["iid"]),
+                                    namespace="/customer")
+        for c in report.get("completed") or []:
+            await self.emit_to_agent(org_id, c["agent"], "interaction:completed", {
+                "interaction_id": c["iid"], "code": c.get("code") or None, "auto": bool(c.get("auto")),
+            })
+        for a in report.get("agents") or []:
+            data = {"state": a["state"], "idle_code": a.get("idle_code"), "load": a.get("load") or {}}
+            await self.emit_to_agent(org_id, a["id"], "agent:state", data)
+            self._dirty_agents[org_id][a["id"]] = {"id": a["id"], **data}
+        for r in report.get("requeued") or []:
+            self._dirty_queues[org_id].add(r["queue"])
+        for a in report.get("abandoned") or []:
+            self._dirty_queues[org_id].add(a["queue"])
+            await self.sio.emit("chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]),
+                                namespace="/customer")
+        for d in report.get("decisions") or []:
+            pass  # waiting decisions change no socket state
+
+    def mark_queue(self, org_id: str, queue: str) -> None:
+        self._dirty_queues[org_id].add(queue)
+
+    async def message_to_agent(self, org_id: str, agent_id: str, interaction_id: str, sender: str, text: str,
+                               at: datetime) -> None:
+        await self.emit_to_agent(org_id, agent_id, "message", {
+            "interaction_id": interaction_id, "from": sender, "text": text, "at": at.isoformat(),
+        })
+
+    # -- supervisor batching ---------------------------------------------------------------
+
+    async def _flush_supervisors(self) -> None:
+        """At most one update per agent and queue every 500 ms, however busy the floor is."""
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                agents, self._dirty_agents = self._dirty_agents, defaultdict(dict)
+                queues, self._dirty_queues = self._dirty_queues, defaultdict(set)
+                for org_id, changed in agents.items():
+                    await self.sio.emit("agent:state", {"agents": list(changed.values())},
+                                        room=supervisors_room(org_id), namespace="/supervisor")
+                if self.queue_stats is not None:
+                    for org_id, names in queues.items():
+                        stats = await self.queue_stats(org_id, sorted(names))
+                        await self.sio.emit("queue:stats", {"queues": stats}, room=supervisors_room(org_id),
+                                            namespace="/supervisor")
+            except Exception:
+                log.exception("supervisor_flush_failed")
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._inbox()), asyncio.create_task(self._flush_supervisors())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
