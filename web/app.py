@@ -29,7 +29,7 @@ from switchboard.clock import Clock, SystemClock
 from switchboard.db import create_pool
 from switchboard.settings import Settings
 from web import openapi
-from web.api import admin, auth, interactions, licenses, supervision  # noqa: F401  (register routes)
+from web.api import load_modules
 from web.context import CTX, Context
 from web.conversations import Conversations
 from web.errors import error_middleware, error_response
@@ -116,6 +116,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     mgr = socketio.AsyncRedisManager(settings.redis_url) if settings.socketio_redis else None
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=mgr, cors_allowed_origins=[],
                                max_http_buffer_size=1_000_000)
+    api_modules = load_modules()
     app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=settings.max_body_bytes)
     sio.attach(app)
     api.mount(app)
@@ -125,7 +126,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
     for route, name in (("/", "index.html"), ("/agent", "agent.html"), ("/supervisor", "supervisor.html"),
-                        ("/admin", "admin.html"), ("/chat/{org}", "chat.html")):
+                        ("/admin", "admin.html"), ("/reports", "reports.html"), ("/chat/{org}", "chat.html")):
         app.router.add_get(route, page(name))
     if STATIC.exists():
         app.router.add_static("/static/", STATIC)
@@ -156,6 +157,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         poller.handlers["grace"] = lambda org, parts, member: seat_grace(ctx, org, parts[0], member)
         ctx.extras["poller"] = poller
         tasks: list[asyncio.Task[None]] = []
+        for module in api_modules:
+            start = getattr(module, "on_startup", None)
+            if start is not None:
+                tasks.extend(await start(ctx, background) or [])
         if background:
             try:
                 counts = await reconcile_all(pool, redis, router, queues)
