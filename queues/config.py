@@ -81,7 +81,6 @@ async def publish_queue(redis: aioredis.Redis, org_id: str, q: QueueConfig) -> N
         },
     )
     pipe.sadd(keys.org(org_id) + "queues", q.name)
-    pipe.sadd(keys.active_orgs(), org_id)
     pipe.incr(keys.config_version(org_id))
     await pipe.execute()
 
