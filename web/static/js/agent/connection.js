@@ -1,0 +1,74 @@
+// The /agent socket: connects with the bearer token, reconnects by itself, shows a banner,
+// and wraps every emit in an ack with a timeout so no action fails silently.
+
+import { io } from "/vendor/socket.io-client/dist/socket.io.esm.min.js";
+
+const ACK_TIMEOUT_MS = 8000;
+
+export class AgentConnection {
+  /**
+   * banner: element showing the connection state; onRefused(error) when the server refuses the
+   * connection (bad token, no license seat) — Socket.IO does not retry those.
+   */
+  constructor({ token, banner, onRefused }) {
+    this.banner = banner;
+    this.onRefused = onRefused;
+    this.everConnected = false;
+    this.socket = io("/agent", { auth: { token }, reconnectionDelayMax: 4000 });
+    this.socket.on("connect", () => this._connected());
+    this.socket.on("disconnect", (reason) => this._lost(reason));
+    this.socket.on("connect_error", (err) => this._failed(err));
+    this.socket.io.on("reconnect_attempt", (n) => this._show("warn", `Connection lost — reconnecting (attempt ${n})…`));
+    this._show("info", "Connecting…");
+  }
+
+  on(event, fn) {
+    this.socket.on(event, fn);
+  }
+
+  /** Emit with an ack; resolves to the ack, or to {ok:false, error} on timeout. */
+  async call(event, data) {
+    try {
+      const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, data);
+      return ack ?? { ok: false, error: { code: "no_answer", message: "The server sent an empty answer." } };
+    } catch {
+      return { ok: false, error: { code: "timeout", message: "No answer from the server; check the connection." } };
+    }
+  }
+
+  close() {
+    this.socket.disconnect();
+    this.banner.hidden = true;
+  }
+
+  _show(kind, text) {
+    this.banner.hidden = false;
+    this.banner.className = `connection connection-${kind}`;
+    this.banner.textContent = text;
+    this.banner.dataset.state = kind;
+    clearTimeout(this._hideTimer);
+  }
+
+  _connected() {
+    this._show("ok", this.everConnected ? "Reconnected." : "Connected.");
+    this.everConnected = true;
+    this._hideTimer = setTimeout(() => {
+      this.banner.hidden = true;
+    }, 2500);
+  }
+
+  _lost(reason) {
+    if (reason === "io client disconnect") return;
+    this._show("warn", "Connection lost — reconnecting…");
+  }
+
+  _failed(err) {
+    if (this.socket.active) {
+      this._show("warn", "Cannot reach the server — retrying…");
+      return;
+    }
+    const data = err?.data ?? { code: "unauthorized", message: err?.message ?? "connection refused" };
+    this._show("error", `Connection refused: ${data.message ?? data.code}`);
+    this.onRefused?.(data);
+  }
+}
