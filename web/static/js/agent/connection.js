@@ -14,7 +14,7 @@ export class AgentConnection {
     this.banner = banner;
     this.onRefused = onRefused;
     this.everConnected = false;
-    this.socket = io("/agent", { auth: { token }, reconnectionDelayMax: 4000 });
+    this.socket = io("/agent", { auth: { token }, reconnectionDelay: 500, reconnectionDelayMax: 4000 });
     this.socket.on("connect", () => this._connected());
     this.socket.on("disconnect", (reason) => this._lost(reason));
     this.socket.on("connect_error", (err) => this._failed(err));
