@@ -160,8 +160,16 @@ socket.on("agent:joined", ({ display_name: name }) => {
 
 socket.on("message", (m) => say({ from: m.from ?? "agent", text: m.text, at: m.at }));
 
+const ENDED_BECAUSE = {
+  agent: "The agent ended the chat. Thank you for contacting us.",
+  customer: "You ended the chat.",
+  max_wait: "Sorry, no agent became free in time. Please try again later.",
+};
+let leaving = false;
+
 socket.on("chat:ended", ({ reason }) => {
-  ended(reason === "agent" ? "The agent ended the chat. Thank you for contacting us." : `Reason: ${reason}.`);
+  if (leaving) return; // our own chat:end; its ack says what to show
+  ended(ENDED_BECAUSE[reason] ?? `The chat was closed (${String(reason).replaceAll("_", " ")}).`);
 });
 
 els.start.addEventListener("submit", async (ev) => {
@@ -219,13 +227,16 @@ els.text.addEventListener("keydown", (ev) => {
 
 els.end.addEventListener("click", async () => {
   els.end.disabled = true;
+  const wasWaiting = WAITING.has(state);
+  leaving = true;
   const ack = await call("chat:end");
+  leaving = false;
   els.end.disabled = false;
   if (!ack.ok && ack.error?.code !== "no_chat") {
     els.error.textContent = errorText(ack.error);
     return;
   }
-  ended(WAITING.has(state) ? "You left the queue." : "You ended the chat.");
+  ended(wasWaiting ? "You left the queue." : "You ended the chat.");
 });
 
 els.again.addEventListener("click", () => {
