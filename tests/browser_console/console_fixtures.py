@@ -47,9 +47,10 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 async def sign_in(page: Page, base: str, path: str, email: str, password: str = "switchboard") -> None:
     await page.goto(f"{base}{path}")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    form = page.locator("#login-form")
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill(password)
+    await form.get_by_role("button", name="Sign in").click()
     await page.locator("#app").wait_for(state="visible")
 
 

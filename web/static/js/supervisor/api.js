@@ -1,7 +1,8 @@
 // REST access for the console pages (supervisor, admin, reports): bearer token from
 // sessionStorage, JSON in and out, and the API's {"error":{code,message,details}} as an ApiError.
 
-const SESSION_KEY = 'switchboard.console';
+// Same key as js/common/api.js, so a sign-in on any page of the tab carries over.
+const SESSION_KEY = 'switchboard.auth';
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -84,9 +85,19 @@ export function showError(el, err) {
   const strong = document.createElement('strong');
   strong.textContent = err.code ? `${err.code}: ` : 'Error: ';
   el.append(strong, document.createTextNode(err.message || String(err)));
-  if (err.details) {
+  const d = err.details;
+  if (Array.isArray(d) && d.every((x) => x && typeof x === 'object' && 'msg' in x)) {
+    // pydantic validation errors: one line per field
+    const ul = document.createElement('ul');
+    for (const x of d) {
+      const li = document.createElement('li');
+      li.textContent = `${(x.loc || []).join('.') || 'body'}: ${x.msg}`;
+      ul.append(li);
+    }
+    el.append(ul);
+  } else if (d) {
     const pre = document.createElement('pre');
-    pre.textContent = typeof err.details === 'string' ? err.details : JSON.stringify(err.details, null, 2);
+    pre.textContent = typeof d === 'string' ? d : JSON.stringify(d, null, 2);
     el.append(pre);
   }
   el.hidden = false;

@@ -1,0 +1,50 @@
+// Integration API keys: the secret is shown once, in the creation response, and never again.
+
+import { api, clearError, showError } from '../supervisor/api.js';
+import { h } from '../supervisor/dom.js';
+
+export function keysSection() {
+  const tbody = document.querySelector('#keys-table tbody');
+  const form = document.getElementById('key-form');
+  const errBox = document.getElementById('key-error');
+  const created = document.getElementById('key-created');
+  const secret = document.getElementById('key-secret');
+
+  const load = async () => {
+    try {
+      const items = (await api('GET', '/api/v1/api-keys')).items || [];
+      tbody.replaceChildren(...items.map((k) => {
+        const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke key ${k.name}`, disabled: Boolean(k.revoked_at) }, 'Revoke');
+        revoke.addEventListener('click', async () => {
+          if (!confirm(`Revoke the key "${k.name}"? Integrations using it stop working at once.`)) return;
+          try {
+            await api('DELETE', `/api/v1/api-keys/${k.id}`);
+            await load();
+          } catch (err) {
+            showError(errBox, err);
+          }
+        });
+        return h('tr', { class: k.revoked_at ? 'inactive' : '' }, h('td', {}, k.name), h('td', { class: 'mono' }, `${k.prefix}…`),
+          h('td', {}, new Date(k.created_at).toLocaleString()),
+          h('td', {}, k.revoked_at ? new Date(k.revoked_at).toLocaleString() : '—'), h('td', {}, revoke));
+      }));
+    } catch (err) {
+      showError(errBox, err);
+    }
+  };
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearError(errBox);
+    created.hidden = true;
+    try {
+      const k = await api('POST', '/api/v1/api-keys', { name: form.elements.name.value.trim() });
+      secret.textContent = k.key;
+      created.hidden = false;
+      form.reset();
+      await load();
+    } catch (err) {
+      showError(errBox, err);
+    }
+  });
+  load();
+}
