@@ -24,6 +24,11 @@ def service_level(answered_in_sl: int, answered: int, abandoned_after_sl: int) -
     return None if denom == 0 else answered_in_sl / denom
 
 
+def forget_today(org_id: str) -> None:
+    """Drop the cached counts so the next figures include an answer that just happened."""
+    _TODAY_CACHE.pop(org_id, None)
+
+
 async def today_counts(pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[str, QueueConfig],
                        now: float) -> dict[str, dict[str, Any]]:
     """Handled, abandoned and service level since local midnight, per queue (cached 2 s)."""

@@ -79,27 +79,12 @@ def org_id() -> str:
 
 # -- the application, served for real on a random port ----------------------------------------
 
-import socket as _socket  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import aiohttp
+from aiohttp.test_utils import TestServer
+from harness import AgentClient, Org, free_port, intake, login_token, test_settings  # noqa: F401
 
-import aiohttp  # noqa: E402
-import socketio  # noqa: E402
-from aiohttp.test_utils import TestServer  # noqa: E402
-
-from switchboard.clock import SystemClock  # noqa: E402
-from switchboard.demo import seed_org  # noqa: E402
-from switchboard.settings import Settings  # noqa: E402
-
-
-def free_port() -> int:
-    with _socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_settings(database_url: str, redis_url: str, **over: object) -> Settings:
-    return Settings(redis_url=redis_url, database_url=database_url, secret_key="test-secret-" + "x" * 20,
-                    seat_grace_s=2, timer_poll_ms=50, login_rate_per_min=1000, **over)  # type: ignore[arg-type]
+from switchboard.clock import SystemClock
+from switchboard.demo import seed_org
 
 
 @pytest.fixture(scope="session")
@@ -111,18 +96,6 @@ async def server(database_url: str, redis_url: str) -> AsyncIterator[TestServer]
     await srv.start_server()
     yield srv
     await srv.close()
-
-
-@dataclass
-class Org:
-    id: str
-    base: str
-    api_key: str
-    users: dict[str, str]
-    domain: str
-
-    def email(self, local: str) -> str:
-        return f"{local}@{self.domain}"
 
 
 @pytest.fixture
@@ -138,78 +111,6 @@ async def org(server: TestServer, pool: asyncpg.Pool, redis: aioredis.Redis, org
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
-
-
-async def login_token(http: aiohttp.ClientSession, org: Org, local: str) -> str:
-    async with http.post(f"{org.base}/api/v1/auth/login", json={"email": org.email(local), "password": "switchboard"}) as r:
-        assert r.status == 200, await r.text()
-        return str((await r.json())["token"])
-
-
-_NONE = object()
-
-
-class AgentClient:
-    """A real python-socketio client on /agent that records what the server sends."""
-
-    def __init__(self, org: Org, token: str) -> None:
-        self.org = org
-        self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: list[tuple[str, object]] = []
-        self._waiters: list[tuple[str, asyncio.Future[object]]] = []
-        self._seen: dict[str, int] = {}
-        for name in ("session", "offer", "offer:revoked", "agent:state", "interaction:connected", "message",
-                     "interaction:ended", "interaction:completed"):
-            self.sio.on(name, self._recorder(name), namespace="/agent")
-
-    def _recorder(self, name: str):  # type: ignore[no-untyped-def]
-        async def rec(data: object) -> None:
-            self.events.append((name, data))
-            self._wake()
-
-        return rec
-
-    def _wake(self) -> None:
-        for ev, fut in list(self._waiters):
-            if not fut.done():
-                got = self._take(ev)
-                if got is not _NONE:
-                    fut.set_result(got)
-                    self._waiters.remove((ev, fut))
-
-    def _take(self, name: str) -> object:
-        seen = self._seen.setdefault(name, 0)
-        matches = [d for ev, d in self.events if ev == name]
-        if len(matches) > seen:
-            self._seen[name] = seen + 1
-            return matches[seen]
-        return _NONE
-
-    async def connect(self) -> None:
-        await self.sio.connect(self.org.base, namespaces=["/agent"], auth={"token": self.token},
-                               transports=["websocket"], wait_timeout=5)
-
-    async def wait(self, name: str, timeout: float = 5.0) -> object:
-        """The next event of this name not yet returned (events that already arrived count)."""
-        got = self._take(name)
-        if got is not _NONE:
-            return got
-        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._waiters.append((name, fut))
-        return await asyncio.wait_for(fut, timeout)
-
-    def received(self, name: str) -> list[object]:
-        return [d for ev, d in self.events if ev == name]
-
-    async def call(self, event: str, data: object = None) -> dict:  # type: ignore[type-arg]
-        return await self.sio.call(event, data, namespace="/agent", timeout=5)  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
-
-
-import asyncio  # noqa: E402
 
 
 @pytest.fixture
@@ -228,9 +129,3 @@ async def agents(http: aiohttp.ClientSession, org: Org) -> AsyncIterator[object]
         await c.close()
 
 
-async def intake(http: aiohttp.ClientSession, org: Org, body: dict, key: str | None = None):  # type: ignore[no-untyped-def, type-arg]
-    headers = {"Authorization": f"Bearer {org.api_key}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    async with http.post(f"{org.base}/api/v1/interactions", json=body, headers=headers) as r:
-        return r.status, await r.json()

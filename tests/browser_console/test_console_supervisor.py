@@ -55,9 +55,6 @@ async def test_dashboard_follows_an_offer_and_answer_in_the_agent_grid(page, org
     await page.screenshot(path=artifact("supervisor-dashboard.png"), full_page=True)
 
 
-@pytest.mark.xfail(reason="server: a queued-without-offer intake and an accept mark no queue dirty, so no "
-                          "queue:stats follows them (web/sio/delivery.py), and today's counts are cached 2 s "
-                          "(queues/live_stats.py); patch in the issue-8 front-end report", strict=False)
 async def test_dashboard_shows_arrival_and_answer_within_a_second(page, org, agents, http):
     await open_dashboard(page, org)
     agent_id = org.users[org.email("agent1")]

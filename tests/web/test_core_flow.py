@@ -2,7 +2,7 @@
 
 import asyncio
 
-from conftest import intake
+from harness import intake
 
 
 def chat(queue: str = "sales", **extra):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 import socketio
 import structlog
 
+from queues.live_stats import forget_today
 from switchboard import keys
 from switchboard.clock import Clock, to_datetime
 from web.sio.rooms import agent_room, chat_room, supervisors_room
@@ -122,6 +123,8 @@ class Delivery:
         for r in report.get("revoked") or []:
             await self.emit_to_agent(org_id, r["agent"], "offer:revoked", {"offer_id": r["offer_id"], "reason": r["reason"]})
         for c in report.get("connected") or []:
+            self._dirty_queues[org_id].add(c["queue"])
+            forget_today(org_id)
             h = await self.redis.hgetall(keys.interaction(org_id, c["iid"]))
             await self.emit_to_agent(org_id, c["agent"], "interaction:connected", {
                 "interaction": interaction_payload(c["iid"], h, now_ms),
@@ -151,7 +154,10 @@ class Delivery:
             await self.sio.emit("chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]),
                                 namespace="/customer")
         for d in report.get("decisions") or []:
-            pass  # waiting decisions change no socket state
+            if d.get("outcome") == "waiting":
+                queue = await self.redis.hget(keys.interaction(org_id, d["iid"]), "queue")
+                if queue:
+                    self._dirty_queues[org_id].add(queue)
 
     def mark_queue(self, org_id: str, queue: str) -> None:
         self._dirty_queues[org_id].add(queue)
