@@ -45,16 +45,17 @@ async def org_zone(conn: asyncpg.Pool | asyncpg.Connection, org_id: str) -> Zone
 
 
 async def rolled_until(conn: asyncpg.Pool | asyncpg.Connection, org_id: str) -> datetime | None:
-    return await conn.fetchval("SELECT rolled_until FROM interval_rollups WHERE org_id=$1", org_id)  # type: ignore[no-any-return]
+    return await conn.fetchval("SELECT rolled_until FROM interval_rollups WHERE org_id=$1", org_id)
 
 
 async def rollup(pool: asyncpg.Pool, org_id: str, since: datetime, until: datetime,
                  now: datetime | None = None) -> int:
     """Recompute every interval from the one holding ``since`` up to ``until``; returns rows written.
 
-    ``now`` (default: ``until``) bounds conversations still open and, less ``SETTLE``, how far
-    the org's rolled-until mark may move.
+    ``now`` bounds conversations still open and, less ``SETTLE``, how far the org's rolled-until
+    mark may move; without it the range is taken as past and settled.
     """
+    settled = until if now is None else min(until, now - SETTLE)
     now = now or until
     until = min(until, now)
     tz = await org_zone(pool, org_id)
@@ -62,13 +63,13 @@ async def rollup(pool: asyncpg.Pool, org_id: str, since: datetime, until: dateti
     lo = interval_start(since, tz).astimezone(UTC)
     while lo < until:
         hi = min(lo + CHUNK, until)
-        written += await _rollup_chunk(pool, org_id, tz, lo, hi, now)
+        written += await _rollup_chunk(pool, org_id, tz, lo, hi, now, settled)
         lo = hi
     return written
 
 
 async def _rollup_chunk(pool: asyncpg.Pool, org_id: str, tz: ZoneInfo, lo: datetime, hi: datetime,
-                        now: datetime) -> int:
+                        now: datetime, settled: datetime) -> int:
     async with pool.acquire() as conn, conn.transaction():
         # one rollup of an org at a time; reading after the lock sees the other's writes
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('interval_stats:' || $1, 0))",
@@ -88,7 +89,7 @@ async def _rollup_chunk(pool: asyncpg.Pool, org_id: str, tz: ZoneInfo, lo: datet
                 " DO UPDATE SET figures=EXCLUDED.figures, updated_at=now()",
                 rows,
             )
-        await _advance(conn, org_id, lo, min(hi, now - SETTLE))
+        await _advance(conn, org_id, lo, min(hi, settled))
         return len(rows)
 
 

@@ -210,3 +210,32 @@ async def test_metrics_expose_the_depth_of_a_waiting_interaction(http, org):
     assert want in text
     assert f'switchboard_queue_longest_wait_seconds{{org="{org.id}",queue="billing"}}' in text
     assert f'switchboard_agents{{org="{org.id}",state="logged_out"}} 5.0' in text
+
+
+async def test_rollup_is_repeatable_and_never_marks_past_a_gap(pool, org_id):
+    await pool.execute("INSERT INTO orgs (id, name, timezone) VALUES ($1, $1, 'Asia/Kolkata')", org_id)
+    iid = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO interactions (id, org_id, channel, queue, original_queue, state, priority, created_at,"
+        " enqueued_at) VALUES ($1,$2,'chat','sales','sales','abandoned',5,$3,$3)", iid, org_id, local(9, 1))
+    await pool.executemany(
+        "INSERT INTO events (org_id, at, kind, interaction_id, queue) VALUES ($1,$2,$3,$4,'sales')",
+        [(org_id, local(9, 1), "created", iid), (org_id, local(9, 20), "abandoned", iid)])
+    # a later range alone leaves the earlier events unrolled, so the mark must not move there
+    # (the background job may meanwhile roll everything up to now)
+    assert await rollup(pool, org_id, local(9, 15), local(9, 30)) == 1
+    mark = await pool.fetchval("SELECT rolled_until FROM interval_rollups WHERE org_id=$1", org_id)
+    assert mark is None or mark > local(10, 0)
+    for _ in range(2):
+        assert await rollup(pool, org_id, local(9, 0), local(9, 30)) == 2
+    rows = await pool.fetch("SELECT interval_start, figures FROM interval_stats WHERE org_id=$1"
+                            " ORDER BY interval_start", org_id)
+    assert [(r["interval_start"], r["figures"]["offered"], r["figures"]["abandoned"],
+             r["figures"]["abandoned_after_sl"]) for r in rows] == [(local(9, 0), 1, 0, 0),
+                                                                    (local(9, 15), 0, 1, 1)]
+    mark = await pool.fetchval("SELECT rolled_until FROM interval_rollups WHERE org_id=$1", org_id)
+    assert mark >= local(9, 30)
+    # figures of events that are gone disappear on the next rollup of their interval
+    await pool.execute("DELETE FROM events WHERE org_id=$1 AND kind='abandoned'", org_id)
+    assert await rollup(pool, org_id, local(9, 15), local(9, 30)) == 0
+    assert await pool.fetchval("SELECT count(*) FROM interval_stats WHERE org_id=$1", org_id) == 1
