@@ -39,8 +39,8 @@ StatusSink = Callable[[str, Iterable[int]], Awaitable[None]]
 class DeploymentOutboxWorker(OutboxWorker):
     """The app's outbox worker: delivers for the orgs this deployment serves and reports statuses.
 
-    Served orgs are Redis's set of active orgs (every org with queues), which keeps a server that
-    shares its database with other tools, or with a test run's own workers, off rows it does not own.
+    Served orgs are those with queues (every org that routes), which keeps a server that shares its
+    database with other tools, or with a test run's own workers, off rows it does not own.
     """
 
     def __init__(
@@ -48,28 +48,23 @@ class DeploymentOutboxWorker(OutboxWorker):
         pool: asyncpg.Pool,
         http_session: aiohttp.ClientSession,
         clock: Clock,
-        redis: aioredis.Redis,
         on_status: StatusSink,
         **kw: Any,
     ) -> None:
         super().__init__(pool, http_session, clock, **kw)
-        self.redis = redis
         self.on_status = on_status
 
     async def _claim(self, limit: int) -> list[asyncpg.Record]:
-        orgs = list(await self.redis.smembers(keys.active_orgs()))
-        if not orgs:
-            return []
         now = self.clock.now()
         rows: list[asyncpg.Record] = await self.pool.fetch(
-            "WITH due AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1"
-            " AND org_id = ANY($4::text[]) ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            "WITH due AS (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
+            " AND EXISTS (SELECT 1 FROM queues q WHERE q.org_id = o.org_id)"
+            " ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED)"
             " UPDATE outbox o SET attempts = o.attempts + 1, next_attempt_at = $3"
             " FROM due WHERE o.id = due.id RETURNING o.*",
             to_datetime(now),
             limit,
             to_datetime(now + self.lease_s),
-            orgs,
         )
         return rows
 
@@ -275,7 +270,7 @@ async def run_outbox(ctx: Context) -> None:
     """The background outbox worker, with an HTTP session of its own, until cancelled."""
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
-        worker = DeploymentOutboxWorker(ctx.pool, session, ctx.clock, ctx.redis, ctx.extras["message_status"])
+        worker = DeploymentOutboxWorker(ctx.pool, session, ctx.clock, ctx.extras["message_status"])
         ctx.extras["outbox_worker"] = worker
         try:
             await worker.run_forever(stop, idle_s=OUTBOX_IDLE_S)
