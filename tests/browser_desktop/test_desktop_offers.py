@@ -10,7 +10,12 @@ from playwright.async_api import expect
 pytestmark = pytest.mark.browser
 
 
-async def test_rejected_offer_goes_back_to_the_queue(new_page, org, http):
+async def test_rejected_offer_goes_back_to_the_queue(new_page, org, http, agents):
+    # a second sales agent who is logged in but on break: until they too decline it, the routing
+    # engine does not offer the chat back to the agent who rejected it, so it waits in the queue
+    other = await agents("agent5")
+    ack = await other.call("state:set", {"state": "not_ready", "idle_code": "break"})
+    assert ack["ok"], ack
     agent = await new_page()
     await open_desktop(agent, org.base, org.email("agent1"))
     status, created = await post_json(http, f"{org.base}/api/v1/interactions",

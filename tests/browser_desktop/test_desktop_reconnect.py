@@ -1,7 +1,7 @@
 """A dropped socket reconnects by itself and the desktop is rebuilt from the server's session."""
 
 import pytest
-from desktop_fixtures import chat_body, open_desktop, post_json
+from desktop_fixtures import chat_body, get_json, open_desktop, post_json
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
@@ -43,3 +43,21 @@ async def test_conversation_comes_back_after_the_socket_drops(new_page, org, htt
                          headers={"Authorization": f"Bearer {org.api_key}"}) as r:
         assert r.status == 201
     await expect(panel.locator(".transcript")).to_contain_text("Great, thanks")
+
+
+async def test_transfer_to_a_queue_closes_the_tab_and_requeues_there(new_page, org, http):
+    agent = await new_page()
+    await open_desktop(agent, org.base, org.email("agent1"))
+    status, created = await post_json(http, f"{org.base}/api/v1/interactions",
+                                      chat_body("sales", "Omar", "My order broke"), org.api_key)
+    assert status == 201, created
+    iid = created["id"]
+    await agent.locator(f'.offer-card[data-interaction-id="{iid}"]').get_by_role("button", name="Accept").click()
+    panel = agent.locator(f"#panel-{iid}")
+    await panel.get_by_text("Transfer…").click()
+    await panel.get_by_label("Queue name").fill("support")
+    await panel.get_by_role("button", name="Transfer", exact=True).click()
+    await expect(agent.get_by_role("tab", name="Omar")).to_have_count(0)
+    await expect(agent.locator("#notices")).to_contain_text("Transferred")
+    status, body = await get_json(http, f"{org.base}/api/v1/interactions/{iid}", org.api_key)
+    assert status == 200 and body["queue"] == "support", body

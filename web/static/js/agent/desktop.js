@@ -129,8 +129,8 @@ function startDesktop() {
   conn.on("offer:revoked", ({ offer_id: id, reason }) => {
     const o = offers.remove(id);
     if (o) {
-      notify(els.notices, `Offer from ${o.interaction?.customer?.name || "a customer"} withdrawn: ${humanize(reason)}.`,
-        "info", 10000);
+      const why = reason === "timeout" ? "not answered in time" : humanize(reason);
+      notify(els.notices, `Offer from ${o.interaction?.customer?.name || "a customer"} withdrawn (${why}).`, "info", 10000);
     }
   });
   conn.on("interaction:connected", ({ interaction }) => {

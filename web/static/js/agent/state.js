@@ -9,7 +9,7 @@ const SYSTEM_CODES = new Set(["rona"]);
 function label(state, idleCode, codes) {
   if (state === "not_ready") {
     const code = codes.find((c) => c.code === idleCode);
-    if (idleCode === "rona") return "Not ready · RONA (an offer was not answered)";
+    if (idleCode === "rona") return "Not ready · RONA";
     return `Not ready · ${code?.label ?? humanize(idleCode ?? "")}`;
   }
   if (state === "wrap_up") return "Wrap-up";
@@ -47,6 +47,7 @@ export class StateControl {
     replace(this.select, options);
     this.select.value = value;
     this.badge.textContent = label(state, idle_code, this.codes);
+    this.badge.title = idle_code === "rona" ? "An offer was not answered in time (RONA)" : "";
     this.badge.dataset.state = state;
     this.badge.dataset.idleCode = idle_code ?? "";
     const busy = Object.entries(this.current.load).filter(([, n]) => Number(n) > 0);
