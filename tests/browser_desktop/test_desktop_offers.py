@@ -62,3 +62,12 @@ async def test_unanswered_offer_times_out_and_the_desktop_shows_rona(new_page, o
     # the agent makes themself available again from the selector; the waiting chat comes back
     await agent.get_by_label("Status").select_option("available")
     await expect(badge).to_have_text("Available")
+
+
+async def test_log_out_frees_the_agent_and_returns_to_sign_in(new_page, org):
+    agent = await new_page()
+    await open_desktop(agent, org.base, org.email("agent3"))
+    await agent.get_by_role("button", name="Log out").click()
+    await expect(agent.get_by_role("heading", name="Agent sign in")).to_be_visible()
+    await expect(agent.get_by_role("alert")).to_contain_text("You are logged out")
+    assert await agent.evaluate("sessionStorage.getItem('switchboard.auth')") is None
