@@ -435,7 +435,7 @@ async def purge_expired(pool: asyncpg.Pool, now: float, org_id: str | None = Non
             "WITH victims AS (SELECT m.id FROM messages m JOIN orgs o ON o.id = m.org_id"
             " JOIN interactions i ON i.id = m.interaction_id"
             " WHERE o.retention_days IS NOT NULL AND ($4::text IS NULL OR o.id = $4)"
-            " AND m.at < $1 - make_interval(days => o.retention_days)"
+            " AND m.at < $1::timestamptz - make_interval(days => o.retention_days)"
             " AND i.state = ANY($3::text[]) AND m.text <> $2 LIMIT $5),"
             " s AS (UPDATE messages SET text=$2 FROM victims WHERE messages.id = victims.id RETURNING 1)"
             " SELECT count(*) FROM s",
@@ -451,7 +451,8 @@ async def purge_expired(pool: asyncpg.Pool, now: float, org_id: str | None = Non
     await pool.execute(
         "UPDATE interactions i SET subject=NULL, wrap_up_notes=NULL FROM orgs o WHERE o.id = i.org_id"
         " AND o.retention_days IS NOT NULL AND ($2::text IS NULL OR o.id = $2) AND i.state = ANY($3::text[])"
-        " AND coalesce(i.completed_at, i.ended_at, i.created_at) < $1 - make_interval(days => o.retention_days)"
+        " AND coalesce(i.completed_at, i.ended_at, i.created_at)"
+        " < $1::timestamptz - make_interval(days => o.retention_days)"
         " AND (i.subject IS NOT NULL OR i.wrap_up_notes IS NOT NULL)",
         at,
         org_id,

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 TWILIO_TOKEN = "twilio-auth-token-0123456789"
@@ -77,8 +77,9 @@ class FakeProvider:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[FakeProvider]:
+@contextlib.asynccontextmanager
+async def running_provider() -> AsyncIterator[FakeProvider]:
+    """A fake provider on a random local port, for a test's ``provider`` fixture."""
     fake = FakeProvider()
     app = web.Application()
     app.router.add_route("POST", "/{tail:.*}", fake.handle)
@@ -88,8 +89,24 @@ async def provider() -> AsyncIterator[FakeProvider]:
     await site.start()
     host, port = runner.addresses[0][:2]
     fake.base_url = f"http://{host}:{port}"
-    yield fake
-    await runner.cleanup()
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.contextmanager
+def fast_retries(server: Any) -> Iterator[None]:
+    """Shrink the app worker's backoff so an outage of a second or two is retried within the test."""
+    from web.context import CTX
+
+    worker = server.app[CTX].extras["outbox_worker"]
+    saved = worker.base_delay_s, worker.max_delay_s
+    worker.base_delay_s, worker.max_delay_s = 0.2, 0.4
+    try:
+        yield
+    finally:
+        worker.base_delay_s, worker.max_delay_s = saved
 
 
 # The root conftest's ``Org`` (this directory's conftest shadows the name ``conftest`` here).

@@ -7,22 +7,31 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from channel_flow_fixtures import configure, post_sms, sms_params
+from channel_flow_fixtures import (
+    FakeProvider,
+    configure,
+    fast_retries,
+    post_sms,
+    running_provider,
+    sms_params,
+)
 
 from channels.config import QueueHours, upsert_queue_hours
-from web.context import CTX
-
-CUSTOMER = "+14155550123"
 
 
 @pytest.fixture
-async def fast_retries(server) -> AsyncIterator[None]:  # type: ignore[no-untyped-def]
-    """Shrink the app worker's backoff so an outage of a second or two is retried within the test."""
-    worker = server.app[CTX].extras["outbox_worker"]
-    saved = worker.base_delay_s, worker.max_delay_s
-    worker.base_delay_s, worker.max_delay_s = 0.2, 0.4
-    yield
-    worker.base_delay_s, worker.max_delay_s = saved
+async def provider() -> AsyncIterator[FakeProvider]:
+    async with running_provider() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fast(server):  # type: ignore[no-untyped-def]
+    with fast_retries(server):
+        yield
+
+
+CUSTOMER = "+14155550123"
 
 
 async def connected_sms(http, org, agents, provider, text="hi, I need a quote", sid="SM1001"):  # type: ignore[no-untyped-def]
@@ -40,9 +49,7 @@ async def connected_sms(http, org, agents, provider, text="hi, I need a quote", 
     return agent, offer["interaction"]["id"]
 
 
-async def test_agent_reply_reaches_the_provider_and_status_reaches_the_desktop(
-    http, org, agents, provider, pool, fast_retries
-):
+async def test_agent_reply_reaches_the_provider_and_status_reaches_the_desktop(http, org, agents, provider, pool, fast):
     agent, iid = await connected_sms(http, org, agents, provider)
     ack = await agent.call("message:send", {"interaction_id": iid, "text": "Sure, 3 units?"})
     assert ack["ok"], ack
@@ -65,9 +72,7 @@ async def test_agent_reply_reaches_the_provider_and_status_reaches_the_desktop(
     assert await pool.fetchval("SELECT status FROM messages WHERE id=$1", ack["message_id"]) == "delivered"
 
 
-async def test_reply_during_provider_outage_is_delivered_once_after_it_returns(
-    http, org, agents, provider, pool, fast_retries
-):
+async def test_reply_during_provider_outage_is_delivered_once_after_it_returns(http, org, agents, provider, pool, fast):
     agent, iid = await connected_sms(http, org, agents, provider, sid="SM1002")
     provider.down = True
     ack = await agent.call("message:send", {"interaction_id": iid, "text": "Checking stock"})
@@ -103,7 +108,7 @@ async def test_second_sms_from_the_same_number_joins_the_open_conversation(http,
     assert agent.received("offer") and len(agent.received("offer")) == 1
 
 
-async def test_new_sms_is_acknowledged_with_queue_position(http, org, provider, pool, fast_retries):
+async def test_new_sms_is_acknowledged_with_queue_position(http, org, provider, pool, fast):
     await configure(
         http,
         org,
@@ -120,9 +125,7 @@ async def test_new_sms_is_acknowledged_with_queue_position(http, org, provider, 
     assert system == body
 
 
-async def test_closed_queue_replies_with_opening_time_and_closes_when_configured(
-    http, org, provider, pool, fast_retries
-):
+async def test_closed_queue_replies_with_opening_time_and_closes_when_configured(http, org, provider, pool, fast):
     never_open = QueueHours(timezone="Europe/London", weekly={}, closed_action="close")
     await upsert_queue_hours(pool, org.id, "sales", never_open)
     await configure(http, org, "sms", provider.base_url, closed_template="Closed now, back {opens_at}.")
@@ -134,7 +137,7 @@ async def test_closed_queue_replies_with_opening_time_and_closes_when_configured
     assert provider.sends()[0].form()["Body"] == "Closed now, back later."
 
 
-async def test_closed_queue_holds_the_interaction_when_configured(http, org, provider, pool, fast_retries):
+async def test_closed_queue_holds_the_interaction_when_configured(http, org, provider, pool, fast):
     await upsert_queue_hours(pool, org.id, "sales", QueueHours(weekly={}, closed_action="hold"))
     await configure(http, org, "sms", provider.base_url)
     assert (await post_sms(http, org, sms_params(CUSTOMER, "hello?", "SM1007")))[0] == 200

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
+import pytest
 from channel_flow_fixtures import (
     META_VERIFY,
+    FakeProvider,
     configure,
     messenger_payload,
     post_email,
     post_meta,
     post_sms,
+    running_provider,
     sms_params,
     twilio_signature,
     whatsapp_payload,
@@ -19,6 +23,12 @@ from channel_flow_fixtures import (
 
 from queues.config import save_queue
 from queues.model import QueueConfig
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[FakeProvider]:
+    async with running_provider() as fake:
+        yield fake
 
 
 async def interactions_of(pool, org_id):  # type: ignore[no-untyped-def]
