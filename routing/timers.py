@@ -87,8 +87,8 @@ class TimerPoller:
                 fired = await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("timer_tick_failed")
+            except Exception as e:
+                log.warning("timer_tick_failed", error=repr(e))
                 fired = 0
             if not fired:
                 await asyncio.sleep(self.poll_s)

@@ -39,15 +39,15 @@ async def _migrate() -> int:
 
 
 async def _seed() -> int:
-    import redis.asyncio as aioredis
 
+    from switchboard import redis_conn
     from switchboard.clock import SystemClock
     from switchboard.db import create_pool
     from switchboard.demo import DEMO_API_KEY, seed_org
 
     s = get_settings()
     pool = await create_pool(s.database_url, 1, 2)
-    redis = aioredis.from_url(s.redis_url, decode_responses=True)
+    redis = redis_conn.connect(s.redis_url, max_connections=8)
     try:
         await seed_org(pool, redis, SystemClock())
     finally:
@@ -59,17 +59,17 @@ async def _seed() -> int:
 
 
 async def _reconcile() -> int:
-    import redis.asyncio as aioredis
 
     from queues.config import QueueCache
     from routing.reconciler import reconcile_all
     from routing.router import Router
+    from switchboard import redis_conn
     from switchboard.clock import SystemClock
     from switchboard.db import create_pool
 
     s = get_settings()
     pool = await create_pool(s.database_url, 1, 4)
-    redis = aioredis.from_url(s.redis_url, decode_responses=True)
+    redis = redis_conn.connect(s.redis_url, max_connections=8)
     try:
         queues = QueueCache(pool, redis)
         counts = await reconcile_all(pool, redis, Router(redis, pool, SystemClock(), queues), queues)

@@ -118,3 +118,37 @@ async def intake(http: aiohttp.ClientSession, org: Org, body: dict, key: str | N
         headers["Idempotency-Key"] = key
     async with http.post(f"{org.base}/api/v1/interactions", json=body, headers=headers) as r:
         return r.status, await r.json()
+
+
+def signed_license(org_id: str, model: str, seats: int, *, days_from: float = -1, days_until: float = 30,
+                   period: str = "month", timezone: str = "UTC", license_id: str | None = None) -> str:
+    """A license document signed with the development vendor key."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from licensing.demo import DEV_PRIVATE_KEY
+    from licensing.documents import License, sign_license
+
+    now = datetime.fromtimestamp(time.time(), UTC)
+    lic = License(license_id=license_id or f"{org_id}-{model}-{seats}", org_id=org_id, model=model,  # type: ignore[arg-type]
+                  seats=seats, period=period, timezone=timezone,  # type: ignore[arg-type]
+                  valid_from=now + timedelta(days=days_from), valid_until=now + timedelta(days=days_until))
+    return sign_license(lic, DEV_PRIVATE_KEY.read_bytes())
+
+
+async def connect_agent(base: str, token: str) -> tuple[socketio.AsyncClient, object]:
+    """Connect to /agent; returns the client and None, or the client and the connect_error data."""
+    sio = socketio.AsyncClient(reconnection=False)
+    refused: list[object] = []
+
+    @sio.on("connect_error", namespace="/agent")
+    async def on_error(data: object) -> None:
+        # the packet is {message, data: {code, message}}
+        refused.append(data.get("data", data) if isinstance(data, dict) else data)
+
+    try:
+        await sio.connect(base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"],
+                          wait_timeout=30)
+    except socketio.exceptions.ConnectionError:
+        return sio, (refused[0] if refused else {"code": "connect_failed"})
+    return sio, None

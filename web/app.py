@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 import socketio
 import structlog
 from aiohttp import web
@@ -24,7 +23,7 @@ from queues.config import QueueCache
 from routing.reconciler import reconcile_all
 from routing.router import Router
 from routing.timers import TimerPoller, stop_task
-from switchboard import keys
+from switchboard import keys, redis_conn
 from switchboard.clock import Clock, SystemClock
 from switchboard.db import create_pool
 from switchboard.settings import Settings
@@ -42,6 +41,7 @@ from web.sio.supervisor import SupervisorNamespace, stats_for
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+OPENAPI = web.AppKey("openapi", dict)
 HTTP_REQUESTS = Counter("switchboard_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("switchboard_http_request_seconds", "HTTP request time", ["route"])
 
@@ -97,7 +97,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app["openapi"])
+    return web.json_response(request.app[OPENAPI])
 
 
 def page(name: str) -> Any:
@@ -120,7 +120,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=settings.max_body_bytes)
     sio.attach(app)
     api.mount(app)
-    app["openapi"] = openapi.build(api)
+    app[OPENAPI] = openapi.build(api)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -136,7 +136,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-        redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+        redis = redis_conn.connect(settings.redis_url)
         queues = QueueCache(pool, redis)
         router = Router(redis, pool, clock, queues)
         ctx = Context(settings=settings, clock=clock, pool=pool, redis=redis, router=router, queues=queues,

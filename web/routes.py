@@ -19,6 +19,8 @@ from web.errors import ApiError, read_json
 from web.security import bearer, principal_from_token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL = web.RequestKey("principal", Principal)
+BODY = web.RequestKey("body", object)
 ALL_USERS = ("agent", "supervisor", "admin")
 STAFF = ("supervisor", "admin")
 
@@ -75,9 +77,9 @@ def _guard(spec: RouteSpec) -> Handler:
             )
             if p.role not in spec.roles:
                 raise ApiError(403, "forbidden", f"this route is for: {', '.join(spec.roles)}")
-            request["principal"] = p
+            request[PRINCIPAL] = p
         if spec.body is not None:
-            request["body"] = spec.body.model_validate(await read_json(request))
+            request[BODY] = spec.body.model_validate(await read_json(request))
         return await spec.handler(request)
 
     handler.__name__ = spec.handler.__name__
@@ -85,11 +87,11 @@ def _guard(spec: RouteSpec) -> Handler:
 
 
 def principal(request: web.Request) -> Principal:
-    return request["principal"]  # type: ignore[no-any-return]
+    return request[PRINCIPAL]
 
 
 def body(request: web.Request) -> Any:
-    return request["body"]
+    return request[BODY]
 
 
 def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

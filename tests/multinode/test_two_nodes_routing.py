@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-
 from collections import Counter
 
 import aiohttp
 import pytest
 import socketio
-
-from agents.store import create_user
 from harness import login_token
 from procs import ServerProcess
+
+from agents.store import create_user
 from web.auth import hash_password
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,6 @@ from typing import Any, Literal
 import socketio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from socketio.exceptions import ConnectionRefusedError
 
 from agents import presence
 from agents.store import agent_profile
@@ -17,7 +16,7 @@ from switchboard import keys
 from switchboard.clock import to_datetime
 from web.context import Context
 from web.errors import ApiError
-from web.sio.common import authenticate, err, event, ok
+from web.sio.common import authenticate, err, event, ok, refuse
 from web.sio.delivery import Delivery, interaction_payload
 from web.sio.rooms import agent_room
 
@@ -107,12 +106,18 @@ class AgentNamespace(socketio.AsyncNamespace):
             except Exception as e:
                 code = getattr(e, "code", None)
                 if code:
-                    raise ConnectionRefusedError({"code": code, "message": str(e)}) from e
+                    raise refuse(code, str(e)) from e
                 raise
             try:
                 await self.log_in(org_id, agent_id)
-            except ApiError as e:
-                raise ConnectionRefusedError({"code": e.code, "message": e.message}) from e
+            except Exception as e:
+                # a seat claimed for a login that did not happen goes back at once
+                if self.ctx.licenses is not None:
+                    await self.ctx.licenses.logout(org_id, agent_id)
+                if isinstance(e, ApiError):
+                    raise refuse(e.code, e.message) from e
+                log.exception("agent_login_failed", agent_id=agent_id)
+                raise refuse("unavailable", "login failed; try again") from e
         await self.save_session(sid, {"org_id": org_id, "agent_id": agent_id, "token_exp": p.expires_at})
         await self.enter_room(sid, agent_room(org_id, agent_id))
         await self.delivery.agent_connected(org_id, agent_id)

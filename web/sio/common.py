@@ -31,16 +31,21 @@ def err(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"ok": False, "error": e}
 
 
+def refuse(code: str, message: str) -> ConnectionRefusedError:
+    """A refused connect: clients get ``connect_error`` with message and data ``{code, message}``."""
+    return ConnectionRefusedError(message, {"code": code, "message": message})
+
+
 async def authenticate(ctx: Context, auth: Any, roles: tuple[str, ...]) -> Principal:
     token = auth.get("token") if isinstance(auth, dict) else None
     if not isinstance(token, str):
-        raise ConnectionRefusedError({"code": "unauthorized", "message": "send auth {token}"})
+        raise refuse("unauthorized", "send auth {token}")
     try:
         p = await principal_from_token(token, secret=ctx.settings.secret_key, pool=ctx.pool, redis=ctx.redis)
     except ApiError as e:
-        raise ConnectionRefusedError({"code": "unauthorized", "message": e.message}) from e
+        raise refuse("unauthorized", e.message) from e
     if p.role not in roles:
-        raise ConnectionRefusedError({"code": "forbidden", "message": f"this namespace is for: {', '.join(roles)}"})
+        raise refuse("forbidden", f"this namespace is for: {', '.join(roles)}")
     return p
 
 

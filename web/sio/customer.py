@@ -11,15 +11,14 @@ import jwt
 import socketio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
-from socketio.exceptions import ConnectionRefusedError
 
 from queues import store
 from queues.model import CustomerRef, Identity, IntakeRequest
 from routing.intake import IntakeError, create_interaction_idempotent
 from switchboard.clock import to_datetime
-from web.conversations import Conversations
 from web.context import Context
-from web.sio.common import err, event, ok
+from web.conversations import Conversations
+from web.sio.common import err, event, ok, refuse
 from web.sio.rooms import chat_room
 
 log = structlog.get_logger(__name__)
@@ -67,16 +66,16 @@ class CustomerNamespace(socketio.AsyncNamespace):
         auth = auth if isinstance(auth, dict) else {}
         org_id = auth.get("org")
         if not isinstance(org_id, str) or not await self.ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id):
-            raise ConnectionRefusedError({"code": "unauthorized", "message": "unknown organisation"})
+            raise refuse("unauthorized", "unknown organisation")
         session: dict[str, Any] = {"org_id": org_id, "interaction_id": None}
         token = auth.get("chat_token")
         if isinstance(token, str) and token:
             try:
                 claims = jwt.decode(token, self.ctx.settings.secret_key, algorithms=["HS256"])
             except jwt.PyJWTError as e:
-                raise ConnectionRefusedError({"code": "unauthorized", "message": "invalid chat token"}) from e
+                raise refuse("unauthorized", "invalid chat token") from e
             if claims.get("org") != org_id or "chat" not in claims:
-                raise ConnectionRefusedError({"code": "unauthorized", "message": "invalid chat token"})
+                raise refuse("unauthorized", "invalid chat token")
             session["interaction_id"] = claims["chat"]
             await self.enter_room(sid, chat_room(org_id, claims["chat"]))
         await self.save_session(sid, session)
