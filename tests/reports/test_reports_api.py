@@ -8,7 +8,7 @@ import io
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from conftest import intake, login_token
+from harness import intake, login_token
 from reports_scripted_day import SERVICE_LEVELS, local, morning
 
 from reports.intervals import interval_start
