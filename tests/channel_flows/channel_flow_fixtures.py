@@ -121,6 +121,14 @@ async def login(http: aiohttp.ClientSession, org: Org, who: str) -> str:
         return str((await r.json())["token"])
 
 
+async def rest_intake(http: aiohttp.ClientSession, org: Org, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST /api/v1/interactions with the org's integration key."""
+    async with http.post(
+        f"{org.base}/api/v1/interactions", json=body, headers={"Authorization": f"Bearer {org.api_key}"}
+    ) as r:
+        return r.status, await r.json()
+
+
 async def admin_headers(http: aiohttp.ClientSession, org: Org, who: str = "admin") -> dict[str, str]:
     return {"Authorization": f"Bearer {await login(http, org, who)}"}
 

@@ -14,10 +14,10 @@ from channel_flow_fixtures import (
     configure,
     fast_retries,
     post_sms,
+    rest_intake,
     running_provider,
     sms_params,
 )
-from conftest import intake
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ async def test_interaction_lifecycle_events_are_delivered_signed(http, org, agen
 async def test_abandoned_event_and_delivery_log(http, org, provider, fast):
     integration = {"Authorization": f"Bearer {org.api_key}"}
     sub = await subscribe(http, org, f"{provider.base_url}/hooks", ["interaction.abandoned"], integration)
-    status, body = await intake(
+    status, body = await rest_intake(
         http,
         org,
         {"channel": "chat", "queue": "billing", "customer": {"identity": {"type": "email", "value": "x@example.test"}}},
@@ -107,7 +107,7 @@ async def test_paused_subscription_receives_nothing(http, org, provider, fast, p
     sub = await subscribe(http, org, f"{provider.base_url}/hooks", ["interaction.created"], admin)
     async with http.post(f"{org.base}/api/v1/webhook-subscriptions/{sub['id']}/pause", headers=admin) as r:
         assert r.status == 200 and (await r.json())["active"] is False
-    status, _ = await intake(
+    status, _ = await rest_intake(
         http,
         org,
         {"channel": "chat", "queue": "sales", "customer": {"identity": {"type": "email", "value": "y@example.test"}}},
@@ -116,7 +116,7 @@ async def test_paused_subscription_receives_nothing(http, org, provider, fast, p
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE org_id=$1 AND kind='event'", org.id) == 0
     async with http.post(f"{org.base}/api/v1/webhook-subscriptions/{sub['id']}/resume", headers=admin) as r:
         assert (await r.json())["active"] is True
-    status, _ = await intake(
+    status, _ = await rest_intake(
         http,
         org,
         {"channel": "chat", "queue": "sales", "customer": {"identity": {"type": "email", "value": "z@example.test"}}},

@@ -75,7 +75,7 @@ def _ids(items: list[IdentityIn] | None) -> list[dict[str, str]] | None:
     tag="customers",
     query={"query": "string", "limit": "integer"},
 )
-async def search(request: web.Request) -> web.Response:
+async def search_customers(request: web.Request) -> web.Response:
     """Profiles whose name or an identity contains ``query``; merged-away profiles are left out."""
     ctx = ctx_of(request)
     limit = int_query(request, "limit", 50, 1, 200)
@@ -87,7 +87,7 @@ async def search(request: web.Request) -> web.Response:
 @api.route(
     "POST", "/api/v1/customers", roles=MANAGERS, body=CustomerCreate, response=CustomerOut, status=201, tag="customers"
 )
-async def create(request: web.Request) -> web.Response:
+async def create_customer(request: web.Request) -> web.Response:
     """A new profile; an identity another profile owns is a 409 ``identity_taken``."""
     ctx = ctx_of(request)
     org_id = principal(request).org_id
@@ -100,7 +100,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @api.route("GET", "/api/v1/customers/{id}", roles=READERS, response=CustomerOut, tag="customers")
-async def get_one(request: web.Request) -> web.Response:
+async def get_customer(request: web.Request) -> web.Response:
     """The profile with identities, VIP flag, last agent and recent interaction history."""
     ctx = ctx_of(request)
     p = principal(request)
@@ -117,7 +117,7 @@ async def get_one(request: web.Request) -> web.Response:
 
 
 @api.route("PATCH", "/api/v1/customers/{id}", roles=MANAGERS, body=CustomerPatch, response=CustomerOut, tag="customers")
-async def patch(request: web.Request) -> web.Response:
+async def patch_customer(request: web.Request) -> web.Response:
     """Rename, set or clear attributes (e.g. ``vip``), replace identities."""
     ctx = ctx_of(request)
     org_id = principal(request).org_id
@@ -141,7 +141,7 @@ async def patch(request: web.Request) -> web.Response:
 
 
 @api.route("DELETE", "/api/v1/customers/{id}", roles=MANAGERS, status=204, tag="customers")
-async def delete(request: web.Request) -> web.Response:
+async def delete_customer(request: web.Request) -> web.Response:
     """Remove the profile and its identities; its interactions stay, unlinked (use erase to scrub them)."""
     ctx = ctx_of(request)
     try:
@@ -154,7 +154,7 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/api/v1/customers/{id}/merge", roles=MANAGERS, body=MergeIn, response=CustomerOut, tag="customers")
-async def merge(request: web.Request) -> web.Response:
+async def merge_customers(request: web.Request) -> web.Response:
     """Fold profile ``from_id`` into this one: identities and interactions move; the other is marked merged."""
     ctx = ctx_of(request)
     org_id = principal(request).org_id

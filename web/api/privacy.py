@@ -50,7 +50,7 @@ def _missing() -> ApiError:
 
 
 @api.route("GET", "/api/v1/customers/{id}/export", roles=ADMIN, response=ExportOut, tag="privacy")
-async def export(request: web.Request) -> web.Response:
+async def export_customer(request: web.Request) -> web.Response:
     """Everything held about the customer: profile, identities, interactions and transcripts."""
     ctx = ctx_of(request)
     try:
@@ -63,7 +63,7 @@ async def export(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/api/v1/customers/{id}/erase", roles=ADMIN, response=ErasureOut, tag="privacy")
-async def erase(request: web.Request) -> web.Response:
+async def erase_customer(request: web.Request) -> web.Response:
     """Right to be forgotten: transcripts read "[erased]", identities and name go; statistics stay."""
     ctx = ctx_of(request)
     p = principal(request)
