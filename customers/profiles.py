@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import phonenumbers
@@ -24,7 +24,7 @@ CLOSED_STATES = ("completed", "abandoned", "failed")
 # Providers retry a webhook for hours at most; after this the dedupe rows only cost space.
 RECEIPT_KEEP_DAYS = 30
 PURGE_BATCH = 5000
-Db = asyncpg.Connection | asyncpg.Pool
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class ProfileError(Exception):

@@ -11,9 +11,11 @@ from channel_flow_fixtures import (
     FakeProvider,
     configure,
     fast_retries,
+    post_meta,
     post_sms,
     running_provider,
     sms_params,
+    whatsapp_payload,
 )
 
 from channels.config import QueueHours, upsert_queue_hours
@@ -145,3 +147,47 @@ async def test_closed_queue_holds_the_interaction_when_configured(http, org, pro
     assert state == "queued"
     await provider.wait_for(lambda: len(provider.sends()) == 1)
     assert "closed" in provider.sends()[0].form()["Body"]
+
+
+async def test_whatsapp_reply_goes_to_the_cloud_api_and_read_receipt_reaches_the_desktop(
+    http, org, agents, provider, pool, fast
+):
+    agent = await agents("agent1")
+    await agent.wait("session")
+    agent.sio.on("message:status", agent._recorder("message:status"), namespace="/agent")
+    await configure(http, org, "whatsapp", provider.base_url)
+    status, _ = await post_meta(http, org, "whatsapp", whatsapp_payload(CUSTOMER, "hola", "wamid.IN1"))
+    assert status == 200
+    offer = await agent.wait("offer")
+    assert (await agent.call("offer:accept", {"offer_id": offer["offer_id"]}))["ok"]
+    iid = offer["interaction"]["id"]
+    ack = await agent.call("message:send", {"interaction_id": iid, "text": "Hola!"})
+    assert ack["ok"], ack
+    await provider.wait_for(lambda: len(provider.sends("/1055/messages")) == 1)
+    sent = provider.sends("/1055/messages")[0].json()
+    assert (sent["to"], sent["text"]["body"]) == (CUSTOMER.lstrip("+"), "Hola!")
+    assert (await agent.wait("message:status"))["status"] == "sent"
+    wamid = await pool.fetchval("SELECT provider_id FROM messages WHERE id=$1", ack["message_id"])
+    receipt = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "statuses": [
+                                {"id": wamid, "status": "read", "timestamp": "1", "recipient_id": CUSTOMER.lstrip("+")}
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    status, body = await post_meta(http, org, "whatsapp", receipt)
+    assert status == 200 and body["statuses_applied"] == 1
+    read = await agent.wait("message:status")
+    assert read == {"interaction_id": iid, "message_id": ack["message_id"], "status": "read"}

@@ -21,7 +21,7 @@ from channels.config import (
     upsert_channel_config,
     upsert_queue_hours,
 )
-from channels.model import CHANNELS
+from channels.model import CHANNELS, Channel
 from web.context import Context, ctx_of
 from web.errors import ApiError
 from web.routes import api, body, int_query, principal
@@ -79,11 +79,12 @@ class DeliveryList(BaseModel):
     items: list[dict[str, Any]]
 
 
-def _channel(request: web.Request) -> str:
-    channel = request.match_info["channel"]
-    if channel not in CHANNELS:
-        raise ApiError(404, "not_found", f"unknown channel {channel!r}; channels: {', '.join(CHANNELS)}")
-    return channel
+def _channel(request: web.Request) -> Channel:
+    name = request.match_info["channel"]
+    for channel in CHANNELS:
+        if channel == name:
+            return channel
+    raise ApiError(404, "not_found", f"unknown channel {name!r}; channels: {', '.join(CHANNELS)}")
 
 
 def _check_provider(config: ChannelConfig) -> None:

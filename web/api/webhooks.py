@@ -115,10 +115,12 @@ async def process(
 
 def single_outcome(outcomes: list[InboundOutcome | WebhookError]) -> InboundOutcome | None:
     """One-message providers (Twilio, the email relay) get the message's own refusal as the answer."""
+    accepted: InboundOutcome | None = None
     for o in outcomes:
         if isinstance(o, WebhookError):
             raise refuse(o)
-    return outcomes[0] if outcomes else None
+        accepted = accepted or o
+    return accepted
 
 
 def summary(outcomes: list[InboundOutcome | WebhookError], statuses: int) -> dict[str, Any]:
