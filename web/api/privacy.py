@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels import keys as channel_keys
 from customers import profiles
+from switchboard import keys
 from web.context import Context, ctx_of
 from web.errors import ApiError
 from web.routes import api, body, principal
@@ -74,6 +75,7 @@ async def erase_customer(request: web.Request) -> web.Response:
         raise _missing() from e
     if counts is None:
         raise _missing()
+    await _forget_live_names(ctx, p.org_id, cid)
     return web.json_response({"customer_id": cid, **counts})
 
 
@@ -98,6 +100,20 @@ async def put_retention(request: web.Request) -> web.Response:
         {"days": data.days},
     )
     return web.json_response({"days": data.days})
+
+
+async def _forget_live_names(ctx: Context, org_id: str, customer_id: str) -> None:
+    """Desktops show the name Redis copied at enqueue; conversations still live lose it too."""
+    rows = await ctx.pool.fetch(
+        "SELECT id FROM interactions WHERE org_id=$1 AND customer_id=$2::uuid AND state = ANY($3::text[])",
+        org_id,
+        customer_id,
+        ["queued", "offered", "connected", "wrap_up"],
+    )
+    for r in rows:
+        key = keys.interaction(org_id, str(r["id"]))
+        if await ctx.redis.exists(key):
+            await ctx.redis.hset(key, "cname", "")
 
 
 async def purge_once(ctx: Context) -> int:
