@@ -31,11 +31,19 @@ async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Route
     )
     pipe = redis.pipeline(transaction=False)
     for r in rows:
-        pipe.exists(keys.interaction(org_id, str(r["id"])))
-    present = await pipe.execute() if rows else []
-    counts = {"requeued": 0, "completed": 0, "present": 0}
-    for r, here in zip(rows, present, strict=True):
-        if here:
+        pipe.hget(keys.interaction(org_id, str(r["id"])), "state")
+    live_states = await pipe.execute() if rows else []
+    counts = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
+    for r, live in zip(rows, live_states, strict=True):
+        if live in ("completed", "abandoned"):
+            # Redis finished it while PostgreSQL was unreachable: record the end, never re-route it
+            await pool.execute(
+                "UPDATE interactions SET state=$2, completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now())"
+                " END, end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3", r["id"], live, r["state"],
+            )
+            counts["synced"] += 1
+            continue
+        if live:
             counts["present"] += 1
             continue
         if r["state"] == "wrap_up":
@@ -51,13 +59,13 @@ async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Route
         await pool.execute("UPDATE interactions SET state='queued', agent_id=NULL, live_version=0 WHERE id=$1", r["id"])
         await enqueue_record(router, q, r, customer_name=r["customer_name"])
         counts["requeued"] += 1
-    if counts["requeued"] or counts["completed"]:
+    if counts["requeued"] or counts["completed"] or counts["synced"]:
         log.info("reconciled", org_id=org_id, **counts)
     return counts
 
 
 async def reconcile_all(pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache) -> dict[str, int]:
-    total = {"requeued": 0, "completed": 0, "present": 0}
+    total = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
     for r in await pool.fetch("SELECT id FROM orgs"):
         await redis.sadd(keys.active_orgs(), r["id"])
         for k, v in (await reconcile_org(pool, redis, router, queues, r["id"])).items():

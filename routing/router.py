@@ -25,6 +25,8 @@ from switchboard.clock import Clock, ms
 
 log = structlog.get_logger(__name__)
 Report = dict[str, Any]
+PG_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+           asyncpg.exceptions.OperatorInterventionError)
 
 
 class RoutingError(Exception):
@@ -90,8 +92,12 @@ class Router:
         for r in report["revoked"]:
             OFFERS.labels("timeout" if r["reason"] == "timeout" else "revoked").inc()
         if any(report.get(k) for k in RECORDED):
-            async with self.pool.acquire() as conn, conn.transaction():
-                await store.apply_report(conn, org_id, report, now_ms)
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await store.apply_report(conn, org_id, report, now_ms)
+            except PG_DOWN as e:
+                # Redis already holds the change; the reconciler records terminal states later.
+                log.warning("record_deferred_postgres_down", org_id=org_id, error=repr(e))
         await self.notifier.publish(org_id, report)
         for hook in self.after_report:
             await hook(org_id, report)

@@ -73,3 +73,11 @@ def active_orgs() -> str:
 
 def node_inbox(node_id: str) -> str:
     return f"{PREFIX}:node:{node_id}"
+
+
+def node_alive(node_id: str) -> str:
+    return f"{PREFIX}:alive:{node_id}"
+
+
+def reconcile_lock() -> str:
+    return f"{PREFIX}:reconcile-lock"

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # How often each process polls Redis timers (offer timeouts, escalation, wrap-up, seat grace).
     timer_poll_ms: int = 100
     seat_grace_s: int = 60
+    # How often PostgreSQL-open interactions missing from Redis are queued again.
+    reconcile_interval_s: float = 30.0
     max_body_bytes: int = 256 * 1024
     node_id: str = Field(default="")
     # Emit through python-socketio's Redis manager (needed when several processes serve sockets).

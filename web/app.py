@@ -12,10 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import socketio
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents import presence
 from agents.store import agent_profile
@@ -71,6 +74,21 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
     return resp
 
 
+STORE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+              asyncpg.exceptions.OperatorInterventionError, RedisConnectionError, RedisTimeoutError)
+
+
+@web.middleware
+async def unavailable_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """PostgreSQL or Redis unreachable: 503 with Retry-After, never a 2xx for data not stored."""
+    try:
+        return await handler(request)
+    except STORE_DOWN as e:
+        log.warning("store_unavailable", path=request.path, error=repr(e))
+        return error_response(503, "service_unavailable", "a data store is unreachable; retry shortly",
+                              headers={"Retry-After": "2"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -117,7 +135,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=mgr, cors_allowed_origins=[],
                                max_http_buffer_size=1_000_000)
     api_modules = load_modules()
-    app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[observe_middleware, error_middleware, unavailable_middleware],
+                          client_max_size=settings.max_body_bytes)
     sio.attach(app)
     api.mount(app)
     app[OPENAPI] = openapi.build(api)
@@ -196,8 +215,7 @@ def _license_service(settings: Settings, pool: Any, redis: Any, clock: Clock) ->
 
 async def seat_grace(ctx: Context, org_id: str, agent_id: str, member: str) -> None:
     """No socket for the whole grace period: log the agent out and free the seat."""
-    sockets = await ctx.redis.hvals(keys.agent_sockets(org_id, agent_id))
-    if sum(max(0, int(c)) for c in sockets) == 0:
+    if await ctx.extras["delivery"].live_sockets(org_id, agent_id) == 0:
         await ctx.router.logout(org_id, agent_id, force=True)
         if ctx.licenses is not None:
             await ctx.licenses.logout(org_id, agent_id)
@@ -206,16 +224,36 @@ async def seat_grace(ctx: Context, org_id: str, agent_id: str, member: str) -> N
 
 
 async def periodic_reconcile(ctx: Context) -> None:
+    """Every few seconds: agents whose sockets all died with their node start their grace; every
+    reconcile interval (one process at a time): PostgreSQL-open interactions missing from Redis are
+    queued again."""
+    delivery: Delivery = ctx.extras["delivery"]
+    every = ctx.settings.reconcile_interval_s
+    tick = min(5.0, every)
+    last = time.monotonic()
     while True:
-        await asyncio.sleep(30)
+        await asyncio.sleep(tick)
         try:
-            if await ctx.redis.set("sb:reconcile-lock", ctx.node_id, nx=True, ex=25):
+            if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):
+                await orphan_sweep(ctx, delivery)
+            due = time.monotonic() - last >= every
+            if due and await ctx.redis.set(keys.reconcile_lock(), ctx.node_id, nx=True, px=int(every * 800)):
+                last = time.monotonic()
                 await reconcile_all(ctx.pool, ctx.redis, ctx.router, ctx.queues)
-            if ctx.licenses is not None:
-                for r in await ctx.pool.fetch("SELECT id FROM orgs"):
-                    await ctx.licenses.record_peaks(r["id"])
-        except Exception:
-            log.exception("periodic_reconcile_failed")
+                if ctx.licenses is not None:
+                    for r in await ctx.pool.fetch("SELECT id FROM orgs"):
+                        await ctx.licenses.record_peaks(r["id"])
+        except Exception as e:
+            log.warning("periodic_reconcile_failed", error=repr(e))
+
+
+async def orphan_sweep(ctx: Context, delivery: Delivery) -> None:
+    """Logged-in agents with no socket on any live node and no grace timer get one."""
+    now_ms = int((ctx.clock.now() + ctx.settings.seat_grace_s) * 1000)
+    for org_id in await ctx.redis.smembers(keys.active_orgs()):
+        for agent_id in await ctx.redis.smembers(keys.agents_online(org_id)):
+            if await delivery.live_sockets(org_id, agent_id) == 0:
+                await ctx.redis.zadd(keys.timers(org_id), {f"grace|{agent_id}": now_ms}, nx=True)
 
 
 def wire_agent_admin(ctx: Context, sio: socketio.AsyncServer) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local Redis + PostgreSQL for development and tests: installed from Debian when missing,
 # run as plain background processes with data under a project-local run dir, on project ports.
-# Usage: services.sh install|start|stop|status|env
+# Usage: services.sh install|start|stop|status|env|start-redis|stop-redis|start-pg|stop-pg
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -79,7 +79,7 @@ start_pg() {
   fi
 }
 
-stop() {
+stop_redis() {
   if [ -f "$RUN_DIR/redis/redis.pid" ]; then
     local pid; pid=$(cat "$RUN_DIR/redis/redis.pid" 2>/dev/null || true)
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
@@ -87,10 +87,15 @@ stop() {
     if [ -n "$pid" ]; then for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done; fi
     log "redis stopped"
   fi
+}
+
+stop_pg() {
   if [ -s "$PG_DATA/PG_VERSION" ] && pg_up; then
     pg_run "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && log "postgresql stopped"
   fi
 }
+
+stop() { stop_redis; stop_pg; }
 
 status() {
   redis_up && echo "redis: up 127.0.0.1:$REDIS_PORT" || echo "redis: down"
@@ -106,6 +111,10 @@ case "${1:-}" in
   install) install ;;
   start) install; start_redis; start_pg ;;
   stop) stop ;;
+  start-redis) start_redis ;;
+  stop-redis) stop_redis ;;
+  start-pg) start_pg ;;
+  stop-pg) stop_pg ;;
   status) status ;;
   env) env_out ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;

@@ -25,6 +25,7 @@ from switchboard.clock import Clock, to_datetime
 from web.sio.rooms import agent_room, chat_room, supervisors_room
 
 log = structlog.get_logger(__name__)
+NODE_TTL_S = 6
 
 
 def iso_ms(value: Any) -> str | None:
@@ -77,8 +78,7 @@ class Delivery:
         left = await self.redis.hincrby(key, self.node_id, -1)
         if left <= 0:
             await self.redis.hdel(key, self.node_id)
-        counts = await self.redis.hvals(key)
-        return sum(max(0, int(c)) for c in counts)
+        return await self.live_sockets(org_id, agent_id)
 
     async def emit_to_agent(self, org_id: str, agent_id: str, event: str, data: Any) -> None:
         room = agent_room(org_id, agent_id)
@@ -92,22 +92,50 @@ class Delivery:
                 await self.redis.publish(keys.node_inbox(node), msg)
 
     async def _inbox(self) -> None:
-        pubsub = self.redis.pubsub()
-        await pubsub.subscribe(keys.node_inbox(self.node_id))
-        try:
-            async for m in pubsub.listen():
-                if m.get("type") != "message":
-                    continue
-                try:
-                    msg = json.loads(m["data"])
-                    await self.sio.emit(msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"],
-                                        ignore_queue=True)
-                except Exception:
-                    log.exception("inbox_message_failed")
-        finally:
+        """Emit what other nodes send to sockets held here; resubscribes after a Redis outage."""
+        backoff = 0.5
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.node_inbox(self.node_id))
+                backoff = 0.5
+                async for m in pubsub.listen():
+                    if m.get("type") != "message":
+                        continue
+                    try:
+                        msg = json.loads(m["data"])
+                        await self.sio.emit(msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"],
+                                            ignore_queue=True)
+                    except Exception:
+                        log.exception("inbox_message_failed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("inbox_reconnecting", error=repr(e))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _heartbeat(self) -> None:
+        """A node's sockets count only while it is alive; a killed node's entries stop counting."""
+        while True:
             with contextlib.suppress(Exception):
-                await pubsub.unsubscribe()
-                await pubsub.aclose()
+                await self.redis.set(keys.node_alive(self.node_id), "1", ex=NODE_TTL_S)
+            await asyncio.sleep(NODE_TTL_S / 3)
+
+    async def live_sockets(self, org_id: str, agent_id: str) -> int:
+        """Sockets the agent has on nodes that are alive (dead nodes' counts are dropped)."""
+        key = keys.agent_sockets(org_id, agent_id)
+        counts = await self.redis.hgetall(key)
+        total = 0
+        for node, n in counts.items():
+            if node == self.node_id or await self.redis.exists(keys.node_alive(node)):
+                total += max(0, int(n))
+            else:
+                await self.redis.hdel(key, node)
+        return total
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -189,7 +217,8 @@ class Delivery:
                 log.exception("supervisor_flush_failed")
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._inbox()), asyncio.create_task(self._flush_supervisors())]
+        self._tasks = [asyncio.create_task(self._inbox()), asyncio.create_task(self._flush_supervisors()),
+                       asyncio.create_task(self._heartbeat())]
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -1,0 +1,265 @@
+"""Fault injection with two server processes, a Redis and a PostgreSQL of the test's own, and
+scripted agents: kill -9 of a server mid-offer and mid-conversation, a Redis restart under load,
+a PostgreSQL restart under load, agent sockets dropped. Every interaction accepted with a 2xx
+must end exactly once, never be held by two agents at once, and no license cap may be exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fleet import Agent, Poster, Stores, wait_until
+
+from licensing import seats
+from procs import ServerProcess
+from queues.config import get_queue, save_queue
+from switchboard import redis_conn
+from switchboard.clock import SystemClock
+from switchboard.db import create_pool, migrate
+from switchboard.demo import seed_org
+
+pytestmark = pytest.mark.slow
+ORG = "faults"
+N_AGENTS = 8
+RESULTS: list[dict[str, Any]] = []
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.json"
+
+
+class Center:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+        self.nodes: list[ServerProcess] = []
+
+    def node(self, i: int) -> ServerProcess:
+        p = ServerProcess(self.stores.database_url, self.stores.redis_url, f"fault{i}-{random.randrange(10**6)}",
+                          SWITCHBOARD_RECONCILE_INTERVAL_S="2")
+        if i < len(self.nodes):
+            p.port, p.base = self.nodes[i].port, self.nodes[i].base
+            p.env["SWITCHBOARD_PORT"] = str(p.port)
+            self.nodes[i] = p
+        else:
+            self.nodes.append(p)
+        return p
+
+    @property
+    def bases(self) -> list[str]:
+        return [n.base for n in self.nodes]
+
+
+@pytest.fixture(scope="module")
+async def center():
+    run_dir = Path(tempfile.mkdtemp(prefix="sbfaults-"))
+    stores = Stores(run_dir)
+    await asyncio.to_thread(stores.start)
+    await migrate(stores.database_url)
+    pool = await create_pool(stores.database_url, 1, 4)
+    redis = redis_conn.connect(stores.redis_url, 8)
+    await seed_org(pool, redis, SystemClock(), ORG, email_domain="faults.test", api_key="faults-key")
+    for name in ("sales", "support"):
+        q = await get_queue(pool, ORG, name)
+        assert q is not None
+        await save_queue(pool, redis, ORG, q.model_copy(update={"offer_timeout_s": 3, "wrap_up_s": 2}))
+    pw = await pool.fetchval("SELECT password_hash FROM users WHERE email='agent1@faults.test'")
+    for i in range(N_AGENTS):
+        await pool.execute(
+            "INSERT INTO users (id, org_id, email, password_hash, role, display_name, skills) VALUES"
+            " (gen_random_uuid(), $1, $2, $3, 'agent', $4, $5)",
+            ORG, f"fleet{i}@faults.test", pw, f"Fleet {i}", {"sales": 5, "support": 5})
+    await redis.aclose()
+    await pool.close()
+    c = Center(stores)
+    await asyncio.gather(c.node(0).start(), c.node(1).start())
+    yield c
+    for n in c.nodes:
+        n.stop()
+    await asyncio.to_thread(stores.stop)
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text(json.dumps(RESULTS, indent=2))
+    print("\nFAULTS", json.dumps(RESULTS))
+
+
+async def tokens(http: aiohttp.ClientSession, base: str) -> list[str]:
+    out = []
+    for i in range(N_AGENTS):
+        async with http.post(f"{base}/api/v1/auth/login",
+                             json={"email": f"fleet{i}@faults.test", "password": "switchboard"}) as r:
+            out.append((await r.json())["token"])
+    return out
+
+
+async def fleet(http: aiohttp.ClientSession, c: Center) -> list[Agent]:
+    agents = [Agent(f"fleet{i}", t, c.bases) for i, t in enumerate(await tokens(http, c.bases[0]))]
+    await asyncio.gather(*(a.connect(i % 2) for i, a in enumerate(agents)))
+    return agents
+
+
+async def check(c: Center, ids: list[str], started: float, fault: str, injected: int, extra: dict[str, Any]) -> None:
+    pool = await create_pool(c.stores.database_url, 1, 2)
+    try:
+        async def all_done() -> bool:
+            n = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'",
+                                    ids)
+            return n == len(ids)
+
+        done = await wait_until(all_done, 60)
+        states = dict(await pool.fetch("SELECT state, count(*) FROM interactions WHERE id = ANY($1::uuid[])"
+                                       " GROUP BY state", ids))
+        if not done:
+            stuck = await pool.fetch("SELECT id::text, state, agent_id::text FROM interactions WHERE id = ANY($1::uuid[])"
+                                     " AND state <> 'completed'", ids)
+            r = redis_conn.connect(c.stores.redis_url, 2)
+            detail = [(dict(s), await r.hgetall(f"sb:{{{ORG}}}:i:{s['id']}"),
+                       [dict(e) for e in await pool.fetch("SELECT kind, agent_id::text, data FROM events"
+                                                         " WHERE interaction_id=$1::uuid ORDER BY id", s["id"])])
+                      for s in stuck]
+            await r.aclose()
+            raise AssertionError(f"not all ended: {states} {detail}")
+        events = await pool.fetch("SELECT interaction_id::text AS iid, kind FROM events WHERE interaction_id = ANY($1::uuid[])"
+                                  " ORDER BY id", ids)
+        per: dict[str, list[str]] = defaultdict(list)
+        for e in events:
+            per[e["iid"]].append(e["kind"])
+        for iid, kinds in per.items():
+            assert kinds.count("completed") <= 1, (iid, kinds)
+            # a second agent only ever gets it after it went back to the queue
+            held = False
+            for k in kinds:
+                if k == "connected":
+                    assert not held, (iid, kinds)
+                    held = True
+                elif k in ("requeued", "completed", "abandoned"):
+                    held = False
+    finally:
+        await pool.close()
+    RESULTS.append({"fault": fault, "injected": injected, "survived": injected, "interactions": len(ids),
+                    "all_ended_exactly_once": True, "seconds": round(time.monotonic() - started, 1), **extra})
+
+
+async def watch_seats(c: Center, stop: asyncio.Event, peak: list[int]) -> None:
+    r = redis_conn.connect(c.stores.redis_url, 2)
+    try:
+        while not stop.is_set():
+            try:
+                peak.append(await seats.in_use(r, ORG))
+            except Exception:
+                pass  # Redis may be restarting
+            await asyncio.sleep(0.2)
+    finally:
+        await r.aclose()
+
+
+async def run_load(c: Center, fault, count: int = 120, rate: float = 40) -> tuple[Poster, list[Agent], dict[str, Any]]:
+    stop = asyncio.Event()
+    peak: list[int] = []
+    watcher = asyncio.create_task(watch_seats(c, stop, peak))
+    async with aiohttp.ClientSession() as http:
+        agents = await fleet(http, c)
+        poster = Poster(c.bases, "faults-key")
+        load = asyncio.create_task(poster.run(http, count, rate, ["sales", "support"]))
+        await asyncio.sleep(1.0)
+        extra = await fault(agents)
+        await load
+    stop.set()
+    await watcher
+    assert not poster.errors, poster.errors[:3]
+    assert max(peak or [0]) <= 25, "concurrent license cap exceeded"
+    extra["peak_seats"] = max(peak or [0])
+    extra["unavailable_503"] = poster.unavailable
+    return poster, agents, extra
+
+
+async def close_all(agents: list[Agent]) -> None:
+    await asyncio.gather(*(a.close() for a in agents))
+    await asyncio.sleep(0.3)
+
+
+async def test_kill9_server_mid_offer_and_mid_conversation(center):
+    started = time.monotonic()
+
+    async def fault(agents: list[Agent]) -> dict[str, Any]:
+        r = redis_conn.connect(center.stores.redis_url, 2)
+        victims = {a.name for i, a in enumerate(agents) if i % 2 == 0}
+        del victims
+        pending = []
+        for key in await r.keys(f"sb:{{{ORG}}}:i:*"):
+            h = await r.hgetall(key)
+            if h.get("state") in ("offered", "connected"):
+                pending.append(key.rsplit(":", 1)[1])
+        await r.aclose()
+        t_kill = time.monotonic()
+        center.nodes[0].kill()
+        await center.node(0).start()
+        return {"pending_at_kill": len(pending), "t_kill": t_kill, "pending": pending}
+
+    poster, agents, extra = await run_load(center, fault)
+    pending = extra.pop("pending")
+    t_kill = extra.pop("t_kill")
+    pool = await create_pool(center.stores.database_url, 1, 2)
+
+    async def pending_done() -> bool:
+        n = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'",
+                                pending)
+        return n == len(pending)
+
+    await wait_until(pending_done, 30, every=0.05)
+    extra["recovery_s"] = round(time.monotonic() - t_kill, 2)
+    await pool.close()
+    await check(center, list(poster.accepted.values()), started, "kill -9 server mid-offer/mid-conversation", 1, extra)
+    assert extra["recovery_s"] <= 10
+    await close_all(agents)
+
+
+async def test_redis_restart_under_load(center):
+    started = time.monotonic()
+
+    async def fault(agents: list[Agent]) -> dict[str, Any]:
+        await asyncio.to_thread(center.stores.restart_redis)
+        return {}
+
+    poster, agents, extra = await run_load(center, fault)
+    await check(center, list(poster.accepted.values()), started, "Redis restart (AOF) under load", 1, extra)
+    await close_all(agents)
+
+
+async def test_postgres_restart_under_load(center):
+    started = time.monotonic()
+
+    async def fault(agents: list[Agent]) -> dict[str, Any]:
+        await asyncio.to_thread(center.stores.stop_pg)
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(center.stores.start_pg)
+        return {}
+
+    poster, agents, extra = await run_load(center, fault)
+    assert extra["unavailable_503"] > 0, "intake kept answering 2xx while PostgreSQL was down"
+    await check(center, list(poster.accepted.values()), started, "PostgreSQL restart under load", 1, extra)
+    await close_all(agents)
+
+
+async def test_agent_sockets_dropped(center):
+    started = time.monotonic()
+
+    async def fault(agents: list[Agent]) -> dict[str, Any]:
+        drops = 0
+        for _ in range(3):
+            for a in random.sample(agents, 3):
+                if a.sio is not None:
+                    await a.sio.eio.disconnect(abort=True)
+                    drops += 1
+            await asyncio.sleep(0.7)
+        return {"sockets_dropped": drops}
+
+    poster, agents, extra = await run_load(center, fault)
+    await check(center, list(poster.accepted.values()), started, "agent sockets dropped", extra["sockets_dropped"], extra)
+    await close_all(agents)
+
