@@ -1,0 +1,1 @@
+"""Benchmarks: load generator, routing decision timing and socket memory (run `python -m bench.run`)."""

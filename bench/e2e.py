@@ -1,0 +1,131 @@
+"""End-to-end load: N simulated agents, interactions posted at a rate (or flat out), routed and accepted.
+
+    python -m bench.e2e --rate 500 --agents 200 --duration 20
+    python -m bench.e2e --max --agents 1000 --duration 20
+
+Prints routed interactions/s (intake -> offered -> accepted), intake->offer p50/p95/p99 measured on the
+client side (POST sent -> the agent's `offer` event, matched by interaction id), POST latency, server RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+
+from bench import stack
+from bench.posters import post_load
+from bench.stats import machine, pct
+from bench.swarm import Swarm
+
+
+@dataclass
+class E2EResult:
+    mode: str
+    agents: int
+    nodes: int
+    duration: float
+    posted: int
+    post_errors: int
+    intake_rate: float
+    routed_rate: float
+    offered: int
+    accepted: int
+    duplicate_offers: int
+    agent_errors: int
+    offer_p50: float
+    offer_p95: float
+    offer_p99: float
+    post_p50: float
+    post_p99: float
+    rss_mib: list[float]
+
+    def lines(self) -> list[str]:
+        return [
+            f"e2e {self.mode}: {self.agents} agents, {self.nodes} node(s), {self.duration:.0f} s of posting",
+            f"  posted {self.posted} ({self.intake_rate:.0f}/s), post errors {self.post_errors}",
+            f"  routed end to end (offered and accepted): {self.accepted} -> {self.routed_rate:.0f}/s",
+            f"  offers {self.offered}, duplicate offers {self.duplicate_offers}, agent errors {self.agent_errors}",
+            f"  intake->offer ms  p50 {self.offer_p50:.1f}  p95 {self.offer_p95:.1f}  p99 {self.offer_p99:.1f}",
+            f"  POST ms           p50 {self.post_p50:.1f}  p99 {self.post_p99:.1f}",
+            f"  server RSS MiB    {', '.join(f'{r:.0f}' for r in self.rss_mib)}",
+        ]
+
+
+async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, nodes: int = 1, agent_procs: int = 4,
+                  post_procs: int = 1, concurrency: int = 64, fresh: bool = True,
+                  profile_s: float = 0.0) -> E2EResult:
+    if fresh:
+        await stack.fresh_database()
+        await stack.flush_redis()
+    org = await stack.seed(agents)
+    servers = [stack.Server(stack.free_port(), f"bench{i + 1}") for i in range(nodes)]
+    await asyncio.gather(*(s.start() for s in servers))
+    bases = [s.base for s in servers]
+    swarm = Swarm(bases, org.tokens, agent_procs, hold_s=hold_s)
+    try:
+        connected, refused = await swarm.start()
+        if refused:
+            raise RuntimeError(f"{refused} agents could not connect")
+        profiler = None
+        if profile_s:
+            profiler = await asyncio.create_subprocess_exec(
+                str(stack.ROOT / ".venv" / "bin" / "py-spy"), "record", "-f", "raw",
+                "-o", str(stack.ROOT / "test-artifacts" / "bench-profile.txt"),
+                "--pid", str(servers[0].pid), "-d", str(int(profile_s)), "--nonblocking")
+        posts, errors, t0 = await post_load(bases, org.api_key, rate=rate, duration=duration, procs=post_procs,
+                                            concurrency=concurrency, tag=org.id)
+        await asyncio.sleep(max(1.0, hold_s * 2))  # the last offers arrive and are accepted
+        rss = [s.rss_mib() for s in servers]
+        result = await swarm.collect()
+        if profiler:
+            await profiler.wait()
+    finally:
+        await swarm.close()
+        for s in servers:
+            s.stop()
+    sent = {iid: (a, b) for iid, a, b in posts}
+    offer_ms = [(result.offers[i] - sent[i][0]) * 1000 for i in sent if i in result.offers]
+    post_ms = [(b - a) * 1000 for a, b in sent.values()]
+    end = t0 + duration
+    accepted_in = sum(1 for i, t in result.accepted.items() if t <= end and i in sent)
+    return E2EResult(
+        mode=f"rate {rate:.0f}/s" if rate else "max", agents=connected, nodes=nodes, duration=duration,
+        posted=len(posts), post_errors=len(errors), intake_rate=len(posts) / duration,
+        routed_rate=accepted_in / duration, offered=len(result.offers), accepted=len(result.accepted),
+        duplicate_offers=result.duplicate_offers, agent_errors=len(result.errors),
+        offer_p50=pct(offer_ms, 50), offer_p95=pct(offer_ms, 95), offer_p99=pct(offer_ms, 99),
+        post_p50=pct(post_ms, 50), post_p99=pct(post_ms, 99), rss_mib=rss,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--rate", type=float, default=500.0, help="interactions posted per second (open loop)")
+    mode.add_argument("--max", action="store_true", help="post as fast as the posters go")
+    ap.add_argument("--agents", type=int, default=None, help="simulated agents (default 300 at a rate, 1000 at max)")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of posting")
+    ap.add_argument("--hold", type=float, default=0.5, help="seconds an agent holds a conversation")
+    ap.add_argument("--nodes", type=int, default=1, help="server processes")
+    ap.add_argument("--agent-procs", type=int, default=4)
+    ap.add_argument("--post-procs", type=int, default=None)
+    ap.add_argument("--concurrency", type=int, default=64, help="concurrent posts per poster process")
+    ap.add_argument("--profile", type=float, default=0.0, help="py-spy record the (first) server for N seconds")
+    a = ap.parse_args()
+    stack.raise_nofile()
+    rate = 0.0 if a.max else a.rate
+    agents = a.agents or (1000 if a.max else 300)
+    post_procs = a.post_procs or (2 if a.max else 1)
+    t = time.time()
+    r = asyncio.run(run_e2e(rate=rate, agents=agents, duration=a.duration, hold_s=a.hold, nodes=a.nodes,
+                            agent_procs=a.agent_procs, post_procs=post_procs, concurrency=a.concurrency,
+                            profile_s=a.profile))
+    print(machine())
+    print("\n".join(r.lines()))
+    print(f"  (whole run {time.time() - t:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

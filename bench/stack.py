@@ -1,0 +1,182 @@
+"""The system under test: a dedicated benchmark database and Redis db, a seeded org, and server processes.
+
+Everything runs on this machine (PostgreSQL, Redis, servers, load generator share the cores), which is
+what the goals in issue #10 are stated for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+
+from licensing.demo import DEV_PRIVATE_KEY, dev_public_key
+from licensing.documents import License, sign_license
+from licensing.service import LicenseService
+from switchboard.clock import SystemClock
+from switchboard.db import create_pool, migrate
+from switchboard.demo import seed_org
+from web.auth import hash_password, issue_token
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("SWITCHBOARD_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5440/postgres")
+BENCH_DB = "switchboard_bench"
+DATABASE_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
+REDIS_URL = os.environ.get("SWITCHBOARD_BENCH_REDIS_URL", "redis://127.0.0.1:6390/5")
+SECRET = "bench-secret-" + "x" * 32
+SKILLS = {"sales": 5, "billing": 5, "support": 5}
+NOFILE = 65535
+
+
+def raise_nofile() -> None:
+    """Lift this process's open-file limit as far as the hard limit allows (sockets are files)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = NOFILE if hard == resource.RLIM_INFINITY else min(NOFILE, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def fresh_database() -> None:
+    """Drop and recreate the benchmark database, then migrate it."""
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await conn.close()
+    await migrate(DATABASE_URL)
+
+
+@dataclass
+class BenchOrg:
+    id: str
+    api_key: str
+    agent_ids: list[str]
+    tokens: list[str] = field(default_factory=list)
+
+
+def signed_license(org_id: str, model: str, seats: int) -> str:
+    now = datetime.fromtimestamp(time.time(), UTC)
+    lic = License(license_id=f"{org_id}-{model}-{seats}", org_id=org_id, model=model,  # type: ignore[arg-type]
+                  seats=seats, period="month", timezone="UTC",
+                  valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=30))
+    return sign_license(lic, DEV_PRIVATE_KEY.read_bytes())
+
+
+async def seed(n_agents: int, *, org_id: str | None = None, seats: int | None = None) -> BenchOrg:
+    """A demo-shaped org plus n_agents agents serving every queue, a concurrent license, and agent tokens."""
+    org_id = org_id or f"bench{uuid.uuid4().hex[:8]}"
+    api_key = f"key-{org_id}"
+    pool = await create_pool(DATABASE_URL, 1, 4)
+    redis = aioredis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await seed_org(pool, redis, SystemClock(), org_id, email_domain=f"{org_id}.bench", api_key=api_key,
+                       licenses=False)
+        pw = hash_password("switchboard")
+        ids = [uuid.uuid4() for _ in range(n_agents)]
+        await pool.executemany(
+            "INSERT INTO users (id, org_id, email, password_hash, role, display_name, skills)"
+            " VALUES ($1, $2, $3, $4, 'agent', $5, $6)",
+            [(uid, org_id, f"bench{i}@{org_id}.bench", pw, f"Bench Agent {i}", SKILLS) for i, uid in enumerate(ids)],
+        )
+        key = dev_public_key()
+        svc = LicenseService(pool, redis, key if isinstance(key, bytes) else str(key).encode(), SystemClock())
+        await svc.upload(org_id, signed_license(org_id, "concurrent", seats or max(n_agents, 25)), actor="bench")
+    finally:
+        await redis.aclose()
+        await pool.close()
+    agent_ids = [str(u) for u in ids]
+    tokens = [issue_token(SECRET, org_id, a, "agent", 24 * 3600)[0] for a in agent_ids]
+    return BenchOrg(org_id, api_key, agent_ids, tokens)
+
+
+async def flush_redis() -> None:
+    """The benchmark's own Redis db starts empty (it is never the tests' or the app's db)."""
+    r = aioredis.from_url(REDIS_URL)
+    try:
+        await r.flushdb()
+    finally:
+        await r.aclose()
+
+
+class Server:
+    """One `switchboard serve` process on a given port."""
+
+    def __init__(self, port: int, node_id: str = "bench1", **env: str) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "SWITCHBOARD_DATABASE_URL": DATABASE_URL,
+            "SWITCHBOARD_REDIS_URL": REDIS_URL,
+            "SWITCHBOARD_PORT": str(port),
+            "SWITCHBOARD_SECRET_KEY": SECRET,
+            "SWITCHBOARD_NODE_ID": node_id,
+            "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            "SWITCHBOARD_LOGIN_RATE_PER_MIN": "10000000",
+            "SWITCHBOARD_INTAKE_RATE_PER_S": "10000000",
+            **env,
+        }
+        self.log = ROOT / "test-artifacts" / f"bench-{node_id}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self) -> None:
+        self.log.parent.mkdir(exist_ok=True)
+        out = open(self.log, "wb")  # the child holds it
+        self.proc = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "serve"], env=self.env, cwd=ROOT,
+                                     stdout=out, stderr=subprocess.STDOUT, preexec_fn=raise_nofile)
+        async with aiohttp.ClientSession() as s:
+            for _ in range(400):
+                try:
+                    async with s.get(self.base + "/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+                await asyncio.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def rss_mib(self) -> float:
+        return rss_mib(self.pid)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
