@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from web.routes import Api
+from web.routes import Api, RouteSpec
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -23,10 +23,20 @@ ERROR_SCHEMA = {
 }
 
 
+def _success(s: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
+    """A 204 has no body; CSV routes answer text; everything else the route's JSON model."""
+    if s.status == 204:
+        return {"description": "success, no content"}
+    if s.success_media_type != "application/json":
+        return {"description": "success", "content": {s.success_media_type: {"schema": {"type": "string"}}}}
+    schema = refs[(s.response, "validation")] if s.response is not None else {"type": "object"}
+    return {"description": "success", "content": {"application/json": {"schema": schema}}}
+
+
 def build(api: Api, title: str = "Switchboard", version: str = "0.1.0") -> dict[str, Any]:
     models: list[type[BaseModel]] = []
     for s in api.specs:
-        for m in (s.body, s.response):
+        for m in (s.body, s.doc_body, s.response):
             if m is not None and m not in models:
                 models.append(m)
     refs, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
@@ -45,13 +55,13 @@ def build(api: Api, title: str = "Switchboard", version: str = "0.1.0") -> dict[
             "parameters": params,
             "responses": {},
         }
-        if s.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[(s.body, "validation")]}}}
-        ok_schema = refs[(s.response, "validation")] if s.response is not None else {"type": "object"}
-        op["responses"][str(s.status)] = {"description": "success", "content": {"application/json": {"schema": ok_schema}}}
+        documented_body = s.body or s.doc_body
+        if documented_body is not None:
+            schema = refs[(documented_body, "validation")]
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        op["responses"][str(s.status)] = _success(s, refs)
         if s.status == 201:
-            op["responses"]["200"] = {"description": "already existed (idempotent replay)",
-                                      "content": {"application/json": {"schema": ok_schema}}}
+            op["responses"]["200"] = {**_success(s, refs), "description": "already existed (idempotent replay)"}
         err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         for code, text in (("400", "bad request"), ("401", "unauthenticated"), ("403", "forbidden"),
                            ("404", "not found"), ("409", "conflict"), ("413", "too large"),

@@ -37,6 +37,16 @@ class RouteSpec:
     summary: str = ""
     tag: str = "api"
     query: dict[str, str] = field(default_factory=dict)
+    # What a success answers with; None means JSON, except that a `.csv` path answers CSV.
+    media_type: str | None = None
+    # A body the handler reads itself (e.g. a signed document kept byte for byte): documented, not validated here.
+    doc_body: type[BaseModel] | None = None
+
+    @property
+    def success_media_type(self) -> str:
+        if self.media_type is not None:
+            return self.media_type
+        return "text/csv" if self.path.endswith(".csv") else "application/json"
 
 
 class Api:
@@ -55,9 +65,12 @@ class Api:
         summary: str = "",
         tag: str = "api",
         query: dict[str, str] | None = None,
+        media_type: str | None = None,
+        doc_body: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.specs.append(RouteSpec(method, path, fn, roles, body, response, status, summary or (fn.__doc__ or "").strip(), tag, query or {}))
+            self.specs.append(RouteSpec(method, path, fn, roles, body, response, status,
+                                        summary or (fn.__doc__ or "").strip(), tag, query or {}, media_type, doc_body))
             return fn
 
         return deco

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from agents.model import CHANNELS
 from agents.store import create_user, list_users, user_by_id, user_public
@@ -54,16 +55,27 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
+    """Only the fields sent change; ``team`` may be cleared with null, the others may not be null."""
+
     model_config = ConfigDict(extra="forbid")
-    password: str | None = Field(default=None, min_length=8, max_length=1024)
-    role: Literal["agent", "supervisor", "admin"] | None = None
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    skills: dict[str, int] | None = None
-    capacity: dict[str, int] | None = None
+    password: str | SkipJsonSchema[None] = Field(default=None, min_length=8, max_length=1024)
+    role: Literal["agent", "supervisor", "admin"] | SkipJsonSchema[None] = None
+    display_name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    skills: dict[str, int] | SkipJsonSchema[None] = None
+    capacity: dict[str, int] | SkipJsonSchema[None] = None
     team: str | None = Field(default=None, max_length=100)
-    active: bool | None = None
+    active: bool | SkipJsonSchema[None] = None
     _s = field_validator("skills")(classmethod(lambda cls, v: _check_skills(v)))
     _c = field_validator("capacity")(classmethod(lambda cls, v: _check_capacity(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(k for k, v in data.items() if v is None and k != "team")
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} may be left out but not null")
+        return data
 
 
 class UserOut(BaseModel):
@@ -161,7 +173,8 @@ async def users_update(request: web.Request) -> web.Response:
         sets["password_hash"] = hash_password(u.password)
     if sets:
         cols = ", ".join(f"{k}=${i + 3}" for i, k in enumerate(sets))
-        await ctx.pool.execute(f"UPDATE users SET {cols} WHERE org_id=$1 AND id=$2", p.org_id, row["id"], *sets.values())
+        await ctx.pool.execute(f"UPDATE users SET {cols} WHERE org_id=$1 AND id=$2",
+                               p.org_id, row["id"], *sets.values())
     fresh = await user_by_id(ctx.pool, p.org_id, str(row["id"]))
     assert fresh is not None
     if fresh["role"] == "agent":
@@ -197,7 +210,8 @@ async def _validate_queue(request: web.Request, q: QueueConfig) -> None:
     ctx = ctx_of(request)
     org = principal(request).org_id
     for step in q.escalation:
-        if step.overflow_queue and step.overflow_queue != q.name and await get_queue(ctx.pool, org, step.overflow_queue) is None:
+        overflow = step.overflow_queue
+        if overflow and overflow != q.name and await get_queue(ctx.pool, org, overflow) is None:
             raise ApiError(422, "unknown_queue", f"overflow queue {step.overflow_queue!r} does not exist")
 
 
@@ -250,7 +264,8 @@ async def queues_delete(request: web.Request) -> web.Response:
     if q is None:
         raise ApiError(404, "not_found", "no such queue")
     busy = await ctx.pool.fetchval(
-        "SELECT count(*) FROM interactions WHERE org_id=$1 AND queue=$2 AND state IN ('queued','offered','connected','wrap_up')",
+        "SELECT count(*) FROM interactions WHERE org_id=$1 AND queue=$2"
+        " AND state IN ('queued','offered','connected','wrap_up')",
         p.org_id, q.name,
     )
     if busy:
@@ -265,19 +280,22 @@ async def queues_delete(request: web.Request) -> web.Response:
 def _crud_codes(path: str, table: str, key: str, model: type[BaseModel], label_field: str) -> None:
     """Skills, idle codes and wrap-up codes are all (org, name, text) lists with the same CRUD."""
 
-    @api.route("GET", path, roles=("agent", "supervisor", "admin"), response=ItemList, tag="admin", summary=f"List {table}")
+    @api.route("GET", path, roles=("agent", "supervisor", "admin"), response=ItemList, tag="admin",
+               summary=f"List {table}")
     async def list_items(request: web.Request) -> web.Response:
         ctx = ctx_of(request)
         rows = await ctx.pool.fetch(f"SELECT {key}, {label_field} FROM {table} WHERE org_id=$1 ORDER BY {key}",
                                     principal(request).org_id)
         return web.json_response({"items": [dict(r) for r in rows]})
 
-    @api.route("POST", path, roles=ADMIN, body=model, response=ItemList, status=201, tag="admin", summary=f"Create in {table}")
+    @api.route("POST", path, roles=ADMIN, body=model, response=ItemList, status=201, tag="admin",
+               summary=f"Create in {table}")
     async def create_item(request: web.Request) -> web.Response:
         ctx = ctx_of(request)
         item = body(request).model_dump()
         done = await ctx.pool.fetchval(
-            f"INSERT INTO {table} (org_id, {key}, {label_field}) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING {key}",
+            f"INSERT INTO {table} (org_id, {key}, {label_field}) VALUES ($1,$2,$3)"
+            f" ON CONFLICT DO NOTHING RETURNING {key}",
             principal(request).org_id, item[key], item[label_field],
         )
         if done is None:

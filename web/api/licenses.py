@@ -17,6 +17,13 @@ class ItemList(BaseModel):
     items: list[dict[str, Any]]
 
 
+class SignedLicenseDocument(BaseModel):
+    """The vendor's signed document as issued: ``{"license": {...}, "signature": "<base64>"}``."""
+
+    license: dict[str, Any]
+    signature: str
+
+
 class Usage(BaseModel):
     org_id: str
     period: str | None = None
@@ -32,7 +39,8 @@ def _service(request: web.Request) -> Any:
     return svc
 
 
-@api.route("POST", "/api/v1/licenses", roles=("admin",), response=ItemList, status=201, tag="licensing")
+@api.route("POST", "/api/v1/licenses", roles=("admin",), doc_body=SignedLicenseDocument, response=ItemList, status=201,
+           tag="licensing")
 async def upload(request: web.Request) -> web.Response:
     """Upload a vendor-signed license document (the JSON as issued)."""
     raw = await request.read()
