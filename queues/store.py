@@ -215,6 +215,12 @@ async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, 
                 iid, v, uuid.UUID(e["agent"]), at,
             )
             events.append((org_id, at, "connected", iid, uuid.UUID(e["agent"]), e["queue"], {}))
+            # remembered for last-agent routing of the customer's next contact
+            await conn.execute(
+                "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
+                " WHERE i.id=$1 AND c.id=i.customer_id",
+                iid, uuid.UUID(e["agent"]), at,
+            )
         elif kind == "ended":
             await conn.execute(
                 "UPDATE interactions SET state='wrap_up', ended_at=$3, end_reason=$4, live_version=$2,"

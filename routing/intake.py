@@ -24,6 +24,8 @@ from switchboard.clock import Clock, ms, to_datetime
 
 log = structlog.get_logger(__name__)
 VIP_PRIORITY = 8
+# How long a new interaction is held for its customer's last agent on the first routing attempts.
+LAST_AGENT_FIRST_MS = 5_000
 
 
 class IntakeError(Exception):
@@ -52,7 +54,7 @@ def preferred_agent(q: QueueConfig, c: customers.CustomerRouting, now: float) ->
         return None, 0
     if now - c.last_agent_at.timestamp() > q.last_agent_window_s:
         return None, 0
-    return c.last_agent_id, ms(now) + 1
+    return c.last_agent_id, ms(now) + LAST_AGENT_FIRST_MS
 
 
 async def create_interaction(

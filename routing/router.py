@@ -98,9 +98,17 @@ class Router:
             except PG_DOWN as e:
                 # Redis already holds the change; the reconciler records terminal states later.
                 log.warning("record_deferred_postgres_down", org_id=org_id, error=repr(e))
-        await self.notifier.publish(org_id, report)
+        # The change is made; a failure to tell someone must not turn it into an error for the caller
+        # (a reconnecting desktop gets the server's truth in its session snapshot).
+        try:
+            await self.notifier.publish(org_id, report)
+        except Exception as e:
+            log.warning("notify_failed", org_id=org_id, error=repr(e))
         for hook in self.after_report:
-            await hook(org_id, report)
+            try:
+                await hook(org_id, report)
+            except Exception as e:
+                log.warning("report_hook_failed", org_id=org_id, error=repr(e))
 
     # -- interactions -------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class Agent:
         self.node = 0
         self.completed: list[str] = []
         self.reconnects = 0
+        self.ronas = 0
         self.stopping = False
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,6 +93,7 @@ class Agent:
             sio.on("offer", lambda d: self._spawn(self._offer(d)), namespace="/agent")
             sio.on("session", lambda d: self._spawn(self._session(d)), namespace="/agent")
             sio.on("disconnect", lambda *a: self._spawn(self._dropped()), namespace="/agent")
+            sio.on("agent:state", lambda d: self._spawn(self._state(d)), namespace="/agent")
             try:
                 await sio.connect(self.nodes[self.node], namespaces=["/agent"], auth={"token": self.token},
                                   transports=["websocket"], wait_timeout=5)
@@ -149,7 +151,16 @@ class Agent:
         finally:
             self._busy.discard(iid)
 
+    async def _state(self, data: dict[str, Any]) -> None:
+        """Like a person back at the desk: after a missed offer (RONA) the agent goes available again."""
+        if data.get("state") == "not_ready" and data.get("idle_code") == "rona":
+            self.ronas += 1
+            await asyncio.sleep(0.2)
+            await self._call("state:set", {"state": "available"})
+
     async def _session(self, data: dict[str, Any]) -> None:
+        if data.get("state") == "not_ready" and data.get("idle_code") == "rona":
+            self._spawn(self._state(data))
         for o in data.get("offers") or []:
             self._spawn(self._offer(o))
         for i in data.get("interactions") or []:
