@@ -79,6 +79,7 @@ async def create_interaction(
             return IntakeResult(existing, False)
     now = clock.now()
     iid = str(uuid.uuid4())
+    structlog.contextvars.bind_contextvars(interaction_id=iid, org_id=org_id)
     async with pool.acquire() as conn, conn.transaction():
         c = await customers.resolve(conn, org_id, req.customer.identity.type, req.customer.identity.value, req.customer.name)
         new = store.NewInteraction(
@@ -90,6 +91,7 @@ async def create_interaction(
             # a concurrent request with the same key won the insert
             raise _Retry()
     INTERACTIONS_CREATED.labels(org_id, req.channel).inc()
+    log.info("interaction_created", queue=q.name, channel=req.channel)
     record = await store.get(pool, org_id, iid)
     assert record is not None
     pref, pref_until = preferred_agent(q, c, now)

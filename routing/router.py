@@ -26,7 +26,7 @@ from switchboard.clock import Clock, ms
 log = structlog.get_logger(__name__)
 Report = dict[str, Any]
 PG_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-           asyncpg.exceptions.OperatorInterventionError)
+           asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InternalClientError)
 
 
 class RoutingError(Exception):

@@ -24,7 +24,7 @@ from agents import presence
 from agents.store import agent_profile
 from queues.config import QueueCache
 from routing.reconciler import reconcile_all
-from routing.router import Router
+from routing.router import PG_DOWN, Router
 from routing.timers import TimerPoller, stop_task
 from switchboard import keys, redis_conn
 from switchboard.clock import Clock, SystemClock
@@ -74,8 +74,7 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
     return resp
 
 
-STORE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-              asyncpg.exceptions.OperatorInterventionError, RedisConnectionError, RedisTimeoutError)
+STORE_DOWN = (*PG_DOWN, RedisConnectionError, RedisTimeoutError)
 
 
 @web.middleware

@@ -79,6 +79,7 @@ class AgentNamespace(socketio.AsyncNamespace):
 
     async def _who(self, sid: str) -> tuple[str, str]:
         s = await self.get_session(sid)
+        structlog.contextvars.bind_contextvars(org_id=s["org_id"], agent_id=s["agent_id"])
         return s["org_id"], s["agent_id"]
 
     async def claim_seat(self, org_id: str, agent_id: str) -> None:

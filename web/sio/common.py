@@ -58,6 +58,9 @@ def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awai
     def deco(fn: Event) -> Callable[..., Awaitable[dict[str, Any]]]:
         @functools.wraps(fn)
         async def wrapper(self: Any, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+            structlog.contextvars.bind_contextvars(sid=sid, socket_event=fn.__name__.removeprefix("on_"))
+            if isinstance(data, dict) and isinstance(data.get("interaction_id"), str):
+                structlog.contextvars.bind_contextvars(interaction_id=data["interaction_id"])
             try:
                 if model is not None:
                     if len(repr(data)) > MAX_EVENT_BYTES:
@@ -72,7 +75,7 @@ def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awai
             except ApiError as e:
                 return err(e.code, e.message, e.details)
             except Exception:
-                log.exception("socket_event_failed", event=fn.__name__, sid=sid)
+                log.exception("socket_event_failed", handler=fn.__name__, sid=sid)
                 return err("internal_error", "the event failed; it has been logged")
 
         return wrapper
