@@ -16,6 +16,11 @@ def membership(profile: AgentProfile, queues: dict[str, QueueConfig]) -> tuple[l
 async def login(router: Router, profile: AgentProfile, queues: dict[str, QueueConfig]) -> Report:
     names, ps = membership(profile, queues)
     return await router.login(
-        profile.org_id, profile.id, skills=profile.skills, capacity=profile.full_capacity(),
-        queues=names, proficiency=ps, display_name=profile.display_name,
+        profile.org_id,
+        profile.id,
+        skills=profile.skills,
+        capacity=profile.full_capacity(),
+        queues=names,
+        proficiency=ps,
+        display_name=profile.display_name,
     )

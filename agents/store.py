@@ -27,9 +27,7 @@ def user_public(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def user_by_email(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
-    return await pool.fetchrow(
-        f"SELECT {USER_FIELDS}, password_hash FROM users WHERE lower(email)=lower($1)", email
-    )
+    return await pool.fetchrow(f"SELECT {USER_FIELDS}, password_hash FROM users WHERE lower(email)=lower($1)", email)
 
 
 async def user_by_id(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, user_id: str) -> asyncpg.Record | None:
@@ -64,8 +62,15 @@ async def create_user(
     return await conn.fetchrow(
         "INSERT INTO users (id, org_id, email, password_hash, role, display_name, skills, capacity, team)"
         f" VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING {USER_FIELDS}",
-        uuid.UUID(user_id) if user_id else uuid.uuid4(), org_id, email, password_hash, role, display_name,
-        skills or {}, capacity or {}, team,
+        uuid.UUID(user_id) if user_id else uuid.uuid4(),
+        org_id,
+        email,
+        password_hash,
+        role,
+        display_name,
+        skills or {},
+        capacity or {},
+        team,
     )
 
 
@@ -74,6 +79,10 @@ async def agent_profile(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, ag
     if row is None or row["role"] != "agent" or not row["active"]:
         return None
     return AgentProfile(
-        id=str(row["id"]), org_id=org_id, display_name=row["display_name"], skills=row["skills"],
-        capacity=row["capacity"], team=row["team"],
+        id=str(row["id"]),
+        org_id=org_id,
+        display_name=row["display_name"],
+        skills=row["skills"],
+        capacity=row["capacity"],
+        team=row["team"],
     )

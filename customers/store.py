@@ -28,17 +28,20 @@ async def resolve(
     row = await conn.fetchrow(
         "SELECT c.id, c.name, c.attributes, c.last_agent_id, c.last_agent_at FROM customer_identities ci"
         " JOIN customers c ON c.id = ci.customer_id WHERE ci.org_id=$1 AND ci.type=$2 AND ci.value=$3",
-        org_id, identity_type, value,
+        org_id,
+        identity_type,
+        value,
     )
     if row is None:
         cid = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO customers (id, org_id, name) VALUES ($1, $2, $3)", cid, org_id, name
-        )
+        await conn.execute("INSERT INTO customers (id, org_id, name) VALUES ($1, $2, $3)", cid, org_id, name)
         inserted = await conn.fetchval(
             "INSERT INTO customer_identities (org_id, type, value, customer_id) VALUES ($1,$2,$3,$4)"
             " ON CONFLICT DO NOTHING RETURNING customer_id",
-            org_id, identity_type, value, cid,
+            org_id,
+            identity_type,
+            value,
+            cid,
         )
         if inserted is None:  # another request created it first; use theirs
             await conn.execute("DELETE FROM customers WHERE id=$1", cid)
@@ -59,7 +62,9 @@ async def resolve(
 async def remember_agent(conn: asyncpg.Connection, customer_id: str, agent_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE customers SET last_agent_id=$2, last_agent_at=$3 WHERE id=$1",
-        uuid.UUID(customer_id), uuid.UUID(agent_id), at,
+        uuid.UUID(customer_id),
+        uuid.UUID(agent_id),
+        at,
     )
 
 
@@ -67,18 +72,21 @@ async def profile(pool: asyncpg.Pool, org_id: str, customer_id: str) -> dict[str
     """Profile with identities and recent interactions, as the agent desktop shows it."""
     row = await pool.fetchrow(
         "SELECT id, name, attributes, last_agent_id, created_at FROM customers WHERE org_id=$1 AND id=$2",
-        org_id, uuid.UUID(customer_id),
+        org_id,
+        uuid.UUID(customer_id),
     )
     if row is None:
         return None
     ids = await pool.fetch(
         "SELECT type, value FROM customer_identities WHERE org_id=$1 AND customer_id=$2 ORDER BY type, value",
-        org_id, row["id"],
+        org_id,
+        row["id"],
     )
     history = await pool.fetch(
         "SELECT id, channel, queue, state, created_at, wrap_up_code FROM interactions"
         " WHERE org_id=$1 AND customer_id=$2 ORDER BY created_at DESC LIMIT 20",
-        org_id, row["id"],
+        org_id,
+        row["id"],
     )
     return {
         "id": str(row["id"]),
@@ -87,8 +95,12 @@ async def profile(pool: asyncpg.Pool, org_id: str, customer_id: str) -> dict[str
         "identities": [{"type": r["type"], "value": r["value"]} for r in ids],
         "interactions": [
             {
-                "id": str(h["id"]), "channel": h["channel"], "queue": h["queue"], "state": h["state"],
-                "created_at": h["created_at"].isoformat(), "wrap_up_code": h["wrap_up_code"],
+                "id": str(h["id"]),
+                "channel": h["channel"],
+                "queue": h["queue"],
+                "state": h["state"],
+                "created_at": h["created_at"].isoformat(),
+                "wrap_up_code": h["wrap_up_code"],
             }
             for h in history
         ],

@@ -23,9 +23,15 @@ FIELDS = (
 
 def _from_row(row: asyncpg.Record) -> QueueConfig:
     return QueueConfig(
-        name=row["name"], channels=list(row["channels"]), skills=row["skills"], strategy=row["strategy"],
-        service_level_s=row["service_level_s"], offer_timeout_s=row["offer_timeout_s"],
-        wrap_up_s=row["wrap_up_s"], escalation=row["escalation"], max_wait_s=row["max_wait_s"],
+        name=row["name"],
+        channels=list(row["channels"]),
+        skills=row["skills"],
+        strategy=row["strategy"],
+        service_level_s=row["service_level_s"],
+        offer_timeout_s=row["offer_timeout_s"],
+        wrap_up_s=row["wrap_up_s"],
+        escalation=row["escalation"],
+        max_wait_s=row["max_wait_s"],
         last_agent_window_s=row["last_agent_window_s"],
     )
 
@@ -49,8 +55,16 @@ async def save_queue(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, q: 
         " offer_timeout_s=EXCLUDED.offer_timeout_s, wrap_up_s=EXCLUDED.wrap_up_s,"
         " escalation=EXCLUDED.escalation, max_wait_s=EXCLUDED.max_wait_s,"
         " last_agent_window_s=EXCLUDED.last_agent_window_s",
-        org_id, q.name, list(q.channels), q.skills, q.strategy, q.service_level_s, q.offer_timeout_s,
-        q.wrap_up_s, [s.model_dump(exclude_none=True) for s in q.escalation], q.max_wait_s,
+        org_id,
+        q.name,
+        list(q.channels),
+        q.skills,
+        q.strategy,
+        q.service_level_s,
+        q.offer_timeout_s,
+        q.wrap_up_s,
+        [s.model_dump(exclude_none=True) for s in q.escalation],
+        q.max_wait_s,
         q.last_agent_window_s,
     )
     await publish_queue(redis, org_id, q)
@@ -116,8 +130,7 @@ class QueueCache:
 def escalation_timers(q: QueueConfig, interaction_id: str, enqueued_ms: int) -> list[list[Any]]:
     """Timer entries (due ms, member) for a new interaction's escalation steps and max wait."""
     out: list[list[Any]] = [
-        [enqueued_ms + step.after_s * 1000, f"esc|{interaction_id}|{i}|{q.name}"]
-        for i, step in enumerate(q.escalation)
+        [enqueued_ms + step.after_s * 1000, f"esc|{interaction_id}|{i}|{q.name}"] for i, step in enumerate(q.escalation)
     ]
     if q.max_wait_s:
         out.append([enqueued_ms + q.max_wait_s * 1000, f"maxwait|{interaction_id}"])

@@ -29,8 +29,9 @@ def forget_today(org_id: str) -> None:
     _TODAY_CACHE.pop(org_id, None)
 
 
-async def today_counts(pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[str, QueueConfig],
-                       now: float) -> dict[str, dict[str, Any]]:
+async def today_counts(
+    pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[str, QueueConfig], now: float
+) -> dict[str, dict[str, Any]]:
     """Handled, abandoned and service level since local midnight, per queue (cached 2 s)."""
     hit = _TODAY_CACHE.get(org_id)
     if hit and hit[0] > time.monotonic():
@@ -41,7 +42,9 @@ async def today_counts(pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[st
     rows = await pool.fetch(
         "SELECT original_queue AS queue, state, connected_at, enqueued_at, ended_at FROM interactions"
         " WHERE org_id=$1 AND created_at >= $2 AND created_at < $3",
-        org_id, start, start + timedelta(days=1),
+        org_id,
+        start,
+        start + timedelta(days=1),
     )
     out: dict[str, dict[str, Any]] = {}
     for name, q in queues.items():
@@ -68,8 +71,15 @@ async def today_counts(pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[st
     return out
 
 
-async def queue_stats(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, tz: str,
-                      queues: dict[str, QueueConfig], names: list[str] | None, now: float) -> list[dict[str, Any]]:
+async def queue_stats(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    org_id: str,
+    tz: str,
+    queues: dict[str, QueueConfig],
+    names: list[str] | None,
+    now: float,
+) -> list[dict[str, Any]]:
     names = [n for n in (names or sorted(queues)) if n in queues]
     pipe = redis.pipeline(transaction=False)
     for n in names:
@@ -86,29 +96,32 @@ async def queue_stats(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, tz
     out = []
     per = 14
     for i, n in enumerate(names):
-        chunk = res[i * per:(i + 1) * per]
+        chunk = res[i * per : (i + 1) * per]
         waiting = int(chunk[0])
         oldest = [int(r[0][1]) % PRIORITY_WEIGHT for r in chunk[1:12] if r]
         longest = max(0, int(now - min(oldest) / 1000)) if oldest else 0
         members = int(chunk[13])
         aht = await average_handle_s(pool, org_id, n)
-        out.append({
-            "queue": n,
-            "waiting": waiting,
-            "longest_wait_s": longest,
-            "estimated_wait_s": estimated_wait_s(waiting, aht, members) if waiting else 0,
-            "available_agents": int(chunk[12]),
-            "eligible_agents": members,
-            "service_level_s": queues[n].service_level_s,
-            **today.get(n, {}),
-        })
+        out.append(
+            {
+                "queue": n,
+                "waiting": waiting,
+                "longest_wait_s": longest,
+                "estimated_wait_s": estimated_wait_s(waiting, aht, members) if waiting else 0,
+                "available_agents": int(chunk[12]),
+                "eligible_agents": members,
+                "service_level_s": queues[n].service_level_s,
+                **today.get(n, {}),
+            }
+        )
     return out
 
 
 async def agent_grid(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, now: float) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT id, display_name, email, team, skills FROM users WHERE org_id=$1 AND role='agent' AND active"
-        " ORDER BY display_name", org_id,
+        " ORDER BY display_name",
+        org_id,
     )
     pipe = redis.pipeline(transaction=False)
     for r in rows:
@@ -119,12 +132,20 @@ async def agent_grid(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, now
     out = []
     for i, r in enumerate(rows):
         state, code, since, load = res[2 * i]
-        out.append({
-            "id": str(r["id"]), "display_name": r["display_name"], "email": r["email"], "team": r["team"],
-            "skills": r["skills"], "state": state or "logged_out", "idle_code": code or None,
-            "time_in_state_s": max(0, int(now - int(since) / 1000)) if since else None,
-            "load": json.loads(load) if load else {}, "interactions": sorted(res[2 * i + 1]),
-        })
+        out.append(
+            {
+                "id": str(r["id"]),
+                "display_name": r["display_name"],
+                "email": r["email"],
+                "team": r["team"],
+                "skills": r["skills"],
+                "state": state or "logged_out",
+                "idle_code": code or None,
+                "time_in_state_s": max(0, int(now - int(since) / 1000)) if since else None,
+                "load": json.loads(load) if load else {},
+                "interactions": sorted(res[2 * i + 1]),
+            }
+        )
     return out
 
 

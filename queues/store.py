@@ -78,15 +78,27 @@ async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: s
         " customer_id, idempotency_key, created_by, created_at, enqueued_at)"
         " VALUES ($1,$2,$3,$4,$4,'queued',$5,$6,$7,$8,$9,$10,$11,$11)"
         " ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-        uuid.UUID(new.id), new.org_id, new.channel, new.queue, new.priority, new.skills, new.subject,
-        uuid.UUID(new.customer_id) if new.customer_id else None, new.idempotency_key, new.created_by,
+        uuid.UUID(new.id),
+        new.org_id,
+        new.channel,
+        new.queue,
+        new.priority,
+        new.skills,
+        new.subject,
+        uuid.UUID(new.customer_id) if new.customer_id else None,
+        new.idempotency_key,
+        new.created_by,
         new.created_at,
     )
     if inserted is None:
         return False
     await conn.execute(
         "INSERT INTO events (org_id, at, kind, interaction_id, queue, data) VALUES ($1,$2,'created',$3,$4,$5)",
-        new.org_id, new.created_at, uuid.UUID(new.id), new.queue, {"channel": new.channel, "priority": new.priority},
+        new.org_id,
+        new.created_at,
+        uuid.UUID(new.id),
+        new.queue,
+        {"channel": new.channel, "priority": new.priority},
     )
     if first_message:
         await add_message(conn, new.org_id, new.id, "customer", None, first_message, new.created_at)
@@ -146,20 +158,29 @@ async def add_message(
     return await conn.fetchval(
         "INSERT INTO messages (org_id, interaction_id, sender, agent_id, text, at) VALUES ($1,$2,$3,$4,$5,$6)"
         " RETURNING id",
-        org_id, uuid.UUID(interaction_id), sender, uuid.UUID(agent_id) if agent_id else None, text, at,
+        org_id,
+        uuid.UUID(interaction_id),
+        sender,
+        uuid.UUID(agent_id) if agent_id else None,
+        text,
+        at,
     )
 
 
 async def transcript(pool: asyncpg.Pool, org_id: str, interaction_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT id, sender, agent_id, text, status, at FROM messages WHERE org_id=$1 AND interaction_id=$2"
-        " ORDER BY id",
-        org_id, uuid.UUID(interaction_id),
+        "SELECT id, sender, agent_id, text, status, at FROM messages WHERE org_id=$1 AND interaction_id=$2 ORDER BY id",
+        org_id,
+        uuid.UUID(interaction_id),
     )
     return [
         {
-            "id": r["id"], "from": r["sender"], "agent_id": str(r["agent_id"]) if r["agent_id"] else None,
-            "text": r["text"], "status": r["status"], "at": r["at"].isoformat(),
+            "id": r["id"],
+            "from": r["sender"],
+            "agent_id": str(r["agent_id"]) if r["agent_id"] else None,
+            "text": r["text"],
+            "status": r["status"],
+            "at": r["at"].isoformat(),
         }
         for r in rows
     ]
@@ -169,12 +190,16 @@ async def decisions(pool: asyncpg.Pool, org_id: str, interaction_id: str) -> lis
     rows = await pool.fetch(
         "SELECT at, trigger, outcome, winner, rule, candidates FROM routing_decisions"
         " WHERE org_id=$1 AND interaction_id=$2 ORDER BY id",
-        org_id, uuid.UUID(interaction_id),
+        org_id,
+        uuid.UUID(interaction_id),
     )
     return [
         {
-            "at": r["at"].isoformat(), "trigger": r["trigger"], "outcome": r["outcome"],
-            "winner": str(r["winner"]) if r["winner"] else None, "rule": r["rule"],
+            "at": r["at"].isoformat(),
+            "trigger": r["trigger"],
+            "outcome": r["outcome"],
+            "winner": str(r["winner"]) if r["winner"] else None,
+            "rule": r["rule"],
             "candidates": r["candidates"],
         }
         for r in rows
@@ -205,27 +230,38 @@ async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, 
             await conn.execute(
                 "UPDATE interactions SET state='offered', agent_id=$3, offered_at=$4, live_version=$2,"
                 " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid, v, uuid.UUID(e["agent"]), at,
+                iid,
+                v,
+                uuid.UUID(e["agent"]),
+                at,
             )
             events.append((org_id, at, "offered", iid, uuid.UUID(e["agent"]), e["queue"], {"rule": e["rule"]}))
         elif kind == "connected":
             await conn.execute(
                 "UPDATE interactions SET state='connected', agent_id=$3, connected_at=$4, live_version=$2,"
                 " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid, v, uuid.UUID(e["agent"]), at,
+                iid,
+                v,
+                uuid.UUID(e["agent"]),
+                at,
             )
             events.append((org_id, at, "connected", iid, uuid.UUID(e["agent"]), e["queue"], {}))
             # remembered for last-agent routing of the customer's next contact
             await conn.execute(
                 "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
                 " WHERE i.id=$1 AND c.id=i.customer_id",
-                iid, uuid.UUID(e["agent"]), at,
+                iid,
+                uuid.UUID(e["agent"]),
+                at,
             )
         elif kind == "ended":
             await conn.execute(
                 "UPDATE interactions SET state='wrap_up', ended_at=$3, end_reason=$4, live_version=$2,"
                 " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid, v, at, e["reason"],
+                iid,
+                v,
+                at,
+                e["reason"],
             )
             events.append((org_id, at, "ended", iid, uuid.UUID(e["agent"]), None, {"reason": e["reason"]}))
         elif kind == "completed":
@@ -233,27 +269,46 @@ async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, 
                 "UPDATE interactions SET state='completed', completed_at=$3, wrap_up_code=NULLIF($4,''),"
                 " wrap_up_notes=NULLIF($5,''), live_version=$2, updated_at=now()"
                 " WHERE id=$1 AND live_version < $2",
-                iid, v, at, e.get("code") or "", e.get("notes") or "",
+                iid,
+                v,
+                at,
+                e.get("code") or "",
+                e.get("notes") or "",
             )
-            events.append((org_id, at, "completed", iid, uuid.UUID(e["agent"]), None,
-                           {"code": e.get("code") or None, "auto": bool(e.get("auto"))}))
+            events.append(
+                (
+                    org_id,
+                    at,
+                    "completed",
+                    iid,
+                    uuid.UUID(e["agent"]),
+                    None,
+                    {"code": e.get("code") or None, "auto": bool(e.get("auto"))},
+                )
+            )
         elif kind == "requeued":
             await conn.execute(
                 "UPDATE interactions SET state='queued', queue=$3, agent_id=NULL, live_version=$2, updated_at=now()"
                 " WHERE id=$1 AND live_version < $2",
-                iid, v, e["queue"],
+                iid,
+                v,
+                e["queue"],
             )
             events.append((org_id, at, "requeued", iid, None, e["queue"], {"overflow": bool(e.get("overflow"))}))
         elif kind == "abandoned":
             await conn.execute(
                 "UPDATE interactions SET state='abandoned', end_reason=$3, ended_at=$4, live_version=$2,"
                 " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid, v, e["reason"], at,
+                iid,
+                v,
+                e["reason"],
+                at,
             )
             events.append((org_id, at, "abandoned", iid, None, e["queue"], {"reason": e["reason"]}))
     for r in report.get("revoked") or []:
-        events.append((org_id, at, "offer_revoked", uuid.UUID(r["iid"]), uuid.UUID(r["agent"]), None,
-                       {"reason": r["reason"]}))
+        events.append(
+            (org_id, at, "offer_revoked", uuid.UUID(r["iid"]), uuid.UUID(r["agent"]), None, {"reason": r["reason"]})
+        )
     if events:
         await conn.executemany(
             "INSERT INTO events (org_id, at, kind, interaction_id, agent_id, queue, data)"
@@ -261,8 +316,16 @@ async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, 
             events,
         )
     rows = [
-        (org_id, uuid.UUID(o["iid"]), at, o["trigger"], "offered", uuid.UUID(o["agent"]), o["rule"],
-         _considered(o.get("candidates")))
+        (
+            org_id,
+            uuid.UUID(o["iid"]),
+            at,
+            o["trigger"],
+            "offered",
+            uuid.UUID(o["agent"]),
+            o["rule"],
+            _considered(o.get("candidates")),
+        )
         for o in report.get("offers") or []
     ] + [
         (org_id, uuid.UUID(d["iid"]), at, d["trigger"], d["outcome"], None, None, _considered(d.get("candidates")))

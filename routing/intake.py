@@ -81,11 +81,21 @@ async def create_interaction(
     iid = str(uuid.uuid4())
     structlog.contextvars.bind_contextvars(interaction_id=iid, org_id=org_id)
     async with pool.acquire() as conn, conn.transaction():
-        c = await customers.resolve(conn, org_id, req.customer.identity.type, req.customer.identity.value, req.customer.name)
+        c = await customers.resolve(
+            conn, org_id, req.customer.identity.type, req.customer.identity.value, req.customer.name
+        )
         new = store.NewInteraction(
-            id=iid, org_id=org_id, channel=req.channel, queue=q.name,
-            priority=effective_priority(req.priority, c.vip), skills=req.skills, subject=req.subject,
-            customer_id=c.id, idempotency_key=idempotency_key, created_by=created_by, created_at=to_datetime(now),
+            id=iid,
+            org_id=org_id,
+            channel=req.channel,
+            queue=q.name,
+            priority=effective_priority(req.priority, c.vip),
+            skills=req.skills,
+            subject=req.subject,
+            customer_id=c.id,
+            idempotency_key=idempotency_key,
+            created_by=created_by,
+            created_at=to_datetime(now),
         )
         if not await store.insert(conn, new, req.message.text if req.message else None):
             # a concurrent request with the same key won the insert
@@ -107,8 +117,15 @@ class _Retry(Exception):
 
 
 async def create_interaction_idempotent(
-    pool: asyncpg.Pool, router: Router, queues: QueueCache, clock: Clock, org_id: str, req: IntakeRequest,
-    *, idempotency_key: str | None, created_by: str,
+    pool: asyncpg.Pool,
+    router: Router,
+    queues: QueueCache,
+    clock: Clock,
+    org_id: str,
+    req: IntakeRequest,
+    *,
+    idempotency_key: str | None,
+    created_by: str,
 ) -> IntakeResult:
     try:
         return await create_interaction(
@@ -121,18 +138,30 @@ async def create_interaction_idempotent(
 
 
 async def enqueue_record(
-    router: Router, q: QueueConfig, record: Any, *, customer_name: str | None,
-    preferred: str | None = None, preferred_until_ms: int = 0,
+    router: Router,
+    q: QueueConfig,
+    record: Any,
+    *,
+    customer_name: str | None,
+    preferred: str | None = None,
+    preferred_until_ms: int = 0,
 ) -> None:
     """Queue a PostgreSQL interaction row in Redis at its original place (idempotent)."""
     iid = str(record["id"])
     enq_ms = ms(record["enqueued_at"].timestamp())
     await router.enqueue(
         record["org_id"],
-        interaction_id=iid, queue=record["queue"], channel=record["channel"], priority=record["priority"],
-        enqueued_ms=enq_ms, required=required_skills(q.skills, record["skills"] or {}),
-        extra=record["skills"] or {}, preferred_agent=preferred, preferred_until_ms=preferred_until_ms,
+        interaction_id=iid,
+        queue=record["queue"],
+        channel=record["channel"],
+        priority=record["priority"],
+        enqueued_ms=enq_ms,
+        required=required_skills(q.skills, record["skills"] or {}),
+        extra=record["skills"] or {},
+        preferred_agent=preferred,
+        preferred_until_ms=preferred_until_ms,
         customer_id=str(record["customer_id"]) if record["customer_id"] else None,
-        customer_name=customer_name, subject=record["subject"],
+        customer_name=customer_name,
+        subject=record["subject"],
         timers=escalation_timers(q, iid, enq_ms),
     )

@@ -20,8 +20,9 @@ from switchboard import keys
 log = structlog.get_logger(__name__)
 
 
-async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache,
-                        org_id: str) -> dict[str, int]:
+async def reconcile_org(
+    pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache, org_id: str
+) -> dict[str, int]:
     configs = {q.name: q for q in await publish_all(pool, redis, org_id)}
     rows = await pool.fetch(
         "SELECT i.id, i.org_id, i.channel, i.queue, i.state, i.priority, i.skills, i.subject, i.customer_id,"
@@ -38,8 +39,12 @@ async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Route
         if live in ("completed", "abandoned"):
             # Redis finished it while PostgreSQL was unreachable: record the end, never re-route it
             await pool.execute(
-                "UPDATE interactions SET state=$2, completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now())"
-                " END, end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3", r["id"], live, r["state"],
+                "UPDATE interactions SET state=$2,"
+                " completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now()) END,"
+                " end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3",
+                r["id"],
+                live,
+                r["state"],
             )
             counts["synced"] += 1
             continue
@@ -48,8 +53,9 @@ async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Route
             continue
         if r["state"] == "wrap_up":
             await pool.execute(
-                "UPDATE interactions SET state='completed', completed_at=now(), end_reason=coalesce(end_reason,'recovered')"
-                " WHERE id=$1 AND state='wrap_up'", r["id"],
+                "UPDATE interactions SET state='completed', completed_at=now(),"
+                " end_reason=coalesce(end_reason,'recovered') WHERE id=$1 AND state='wrap_up'",
+                r["id"],
             )
             counts["completed"] += 1
             continue
@@ -64,7 +70,9 @@ async def reconcile_org(pool: asyncpg.Pool, redis: aioredis.Redis, router: Route
     return counts
 
 
-async def reconcile_all(pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache) -> dict[str, int]:
+async def reconcile_all(
+    pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache
+) -> dict[str, int]:
     total = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
     for r in await pool.fetch("SELECT id FROM orgs"):
         await redis.sadd(keys.active_orgs(), r["id"])

@@ -25,8 +25,14 @@ from switchboard.clock import Clock, ms
 
 log = structlog.get_logger(__name__)
 Report = dict[str, Any]
-PG_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-           asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InternalClientError)
+PG_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 class RoutingError(Exception):
@@ -46,8 +52,21 @@ class NullNotifier:
 
 
 SCRIPT_NAMES = (
-    "ENQUEUE", "ROUTE", "SWEEP", "ACCEPT", "REJECT", "OFFER_TIMEOUT", "END", "WRAP_UP", "SET_STATE",
-    "LOGIN", "LOGOUT", "ESCALATE", "ABANDON", "TRANSFER", "MOVE",
+    "ENQUEUE",
+    "ROUTE",
+    "SWEEP",
+    "ACCEPT",
+    "REJECT",
+    "OFFER_TIMEOUT",
+    "END",
+    "WRAP_UP",
+    "SET_STATE",
+    "LOGIN",
+    "LOGOUT",
+    "ESCALATE",
+    "ABANDON",
+    "TRANSFER",
+    "MOVE",
 )
 RECORDED = ("offers", "connected", "ended", "completed", "requeued", "abandoned", "revoked", "decisions")
 
@@ -131,10 +150,22 @@ class Router:
         timers: list[list[Any]],
     ) -> Report:
         return await self._run(
-            "ENQUEUE", org_id, interaction_id, queue, channel, priority, enqueued_ms,
-            json.dumps(required) if required else "{}", json.dumps(extra) if extra else "{}",
-            preferred_agent or "", preferred_until_ms, customer_id or "", json.dumps(timers),
-            customer_name or "", subject or "", enqueued_ms,
+            "ENQUEUE",
+            org_id,
+            interaction_id,
+            queue,
+            channel,
+            priority,
+            enqueued_ms,
+            json.dumps(required) if required else "{}",
+            json.dumps(extra) if extra else "{}",
+            preferred_agent or "",
+            preferred_until_ms,
+            customer_id or "",
+            json.dumps(timers),
+            customer_name or "",
+            subject or "",
+            enqueued_ms,
         )
 
     async def route(self, org_id: str, interaction_id: str, trigger: str = "retry") -> Report:
@@ -185,7 +216,12 @@ class Router:
         return report.get("prior")
 
     async def transfer(
-        self, org_id: str, agent_id: str, interaction_id: str, to_queue: str | None, to_agent: str | None,
+        self,
+        org_id: str,
+        agent_id: str,
+        interaction_id: str,
+        to_queue: str | None,
+        to_agent: str | None,
         preferred_ms: int = 60_000,
     ) -> Report:
         return await self._run(
@@ -198,12 +234,25 @@ class Router:
     # -- agents -------------------------------------------------------------------------------
 
     async def login(
-        self, org_id: str, agent_id: str, *, skills: dict[str, int], capacity: dict[str, int],
-        queues: list[str], proficiency: dict[str, int], display_name: str,
+        self,
+        org_id: str,
+        agent_id: str,
+        *,
+        skills: dict[str, int],
+        capacity: dict[str, int],
+        queues: list[str],
+        proficiency: dict[str, int],
+        display_name: str,
     ) -> Report:
         return await self._run(
-            "LOGIN", org_id, agent_id, json.dumps(skills) if skills else "{}", json.dumps(capacity),
-            json.dumps(queues) if queues else "[]", json.dumps(proficiency) if proficiency else "{}", display_name,
+            "LOGIN",
+            org_id,
+            agent_id,
+            json.dumps(skills) if skills else "{}",
+            json.dumps(capacity),
+            json.dumps(queues) if queues else "[]",
+            json.dumps(proficiency) if proficiency else "{}",
+            display_name,
         )
 
     async def logout(self, org_id: str, agent_id: str, force: bool = False) -> Report:

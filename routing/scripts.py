@@ -239,7 +239,9 @@ end
 
 # ARGV: now, iid, queue, channel, priority, enq_ms, req_json, extra_json, pref_agent, pref_until_ms,
 #       customer_id, timers_json ([[at_ms, member], ...]), customer_name, subject, created_ms
-ENQUEUE = PRELUDE + r"""
+ENQUEUE = (
+    PRELUDE
+    + r"""
 local iid = ARGV[2]
 local key = P .. 'i:' .. iid
 if redis.call('EXISTS', key) == 1 then return finish() end
@@ -252,16 +254,22 @@ redis.call('ZADD', P .. 'q:' .. it.queue, fmt(qscore(it)), iid)
 route_it(it, 'new', false, false)
 return finish()
 """
+)
 
 # ARGV: now, iid, trigger, allow_rejected (0|1)
-ROUTE = PRELUDE + r"""
+ROUTE = (
+    PRELUDE
+    + r"""
 local it = load_it(ARGV[2])
 if it then route_it(it, ARGV[3], ARGV[4] == '1', false) end
 return finish()
 """
+)
 
 # ARGV: now, per_queue — retries the head of every queue (decliner retries included), quietly.
-SWEEP = PRELUDE + r"""
+SWEEP = (
+    PRELUDE
+    + r"""
 local per = tonumber(ARGV[2])
 for _, qn in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
   for _, iid in ipairs(redis.call('ZRANGE', P .. 'q:' .. qn, 0, per - 1)) do
@@ -271,9 +279,12 @@ for _, qn in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 end
 return finish()
 """
+)
 
 # ARGV: now, agent, offer_id
-ACCEPT = PRELUDE + r"""
+ACCEPT = (
+    PRELUDE
+    + r"""
 local iid = string.match(ARGV[3], '^(.+)%.%d+$')
 local it = iid and load_it(iid)
 if not it or it.offer ~= ARGV[3] or it.state ~= 'offered' then return fail('offer_not_found', 'no such pending offer') end
@@ -284,9 +295,12 @@ redis.call('HDEL', it.key, 'offer')
 table.insert(out.connected, {iid = it.id, v = bump(it), agent = ARGV[2], queue = it.queue, channel = it.channel})
 return finish()
 """
+)
 
 # ARGV: now, agent, offer_id
-REJECT = PRELUDE + r"""
+REJECT = (
+    PRELUDE
+    + r"""
 local iid = string.match(ARGV[3], '^(.+)%.%d+$')
 local it = iid and load_it(iid)
 if not it or it.offer ~= ARGV[3] or it.state ~= 'offered' then return fail('offer_not_found', 'no such pending offer') end
@@ -299,9 +313,12 @@ route_it(it, 'reject', false, false)
 drain(a, 'reject')
 return finish()
 """
+)
 
 # ARGV: now, iid, offer_id, timer_member — RONA: requeue, and the agent goes not_ready/rona.
-OFFER_TIMEOUT = PRELUDE + r"""
+OFFER_TIMEOUT = (
+    PRELUDE
+    + r"""
 redis.call('ZREM', P .. 'timers', ARGV[4])
 local it = load_it(ARGV[2])
 if not it or it.offer ~= ARGV[3] or it.state ~= 'offered' then return finish() end
@@ -313,9 +330,12 @@ if a then set_state(a, 'not_ready', 'rona'); save_agent(a); refresh(a); touch(a)
 route_it(it, 'rona', false, false)
 return finish()
 """
+)
 
 # ARGV: now, agent, iid, reason — the conversation ends; the interaction enters wrap-up.
-END = PRELUDE + r"""
+END = (
+    PRELUDE
+    + r"""
 local it = load_it(ARGV[3])
 if not it or it.state ~= 'connected' then return fail('invalid_state', 'interaction is not connected') end
 if it.agent ~= ARGV[2] then return fail('forbidden', 'this interaction is not yours') end
@@ -330,9 +350,12 @@ if a.state == 'available' and open_counts(a).connected == 0 then
 end
 return finish()
 """
+)
 
 # ARGV: now, agent, iid, code, notes, timer_member ('' when the agent submits)
-WRAP_UP = PRELUDE + r"""
+WRAP_UP = (
+    PRELUDE
+    + r"""
 local it = load_it(ARGV[3])
 if ARGV[6] ~= '' then redis.call('ZREM', P .. 'timers', ARGV[6]) end
 if not it or it.state ~= 'wrap_up' then
@@ -358,9 +381,12 @@ if a then
 end
 return finish()
 """
+)
 
 # ARGV: now, agent, state ('available'|'not_ready'), idle_code
-SET_STATE = PRELUDE + r"""
+SET_STATE = (
+    PRELUDE
+    + r"""
 local a = load_agent(ARGV[2])
 if not a or a.state == 'logged_out' then return fail('logged_out', 'agent is not logged in') end
 local code = ARGV[4]
@@ -370,10 +396,13 @@ save_agent(a); refresh(a); touch(a)
 if a.state == 'available' then drain(a, 'available') end
 return finish()
 """
+)
 
 # ARGV: now, agent, skills_json, cap_json, queues_json, ps_json, display_name
 # A login (or a re-login after a reconnect) keeps the state the server holds; a fresh one starts available.
-LOGIN = PRELUDE + r"""
+LOGIN = (
+    PRELUDE
+    + r"""
 local key = P .. 'a:' .. ARGV[2]
 local old = load_agent(ARGV[2])
 redis.call('HSET', key, 'skills', ARGV[3], 'cap', ARGV[4], 'queues', ARGV[5], 'ps', ARGV[6], 'name', ARGV[7])
@@ -399,10 +428,13 @@ local res = cjson.decode(finish())
 res.fresh = fresh
 return cjson.encode(res)
 """
+)
 
 # ARGV: now, agent, force (0|1). Pending offers go back to their queues; a forced logout also
 # hands live conversations back to the queue so no customer is left with nobody.
-LOGOUT = PRELUDE + r"""
+LOGOUT = (
+    PRELUDE
+    + r"""
 local a = load_agent(ARGV[2])
 if not a or a.state == 'logged_out' then return finish() end
 local force = ARGV[3] == '1'
@@ -443,9 +475,12 @@ touch(a)
 for _, it in ipairs(back) do route_it(it, 'agent_logout', false, false) end
 return finish()
 """
+)
 
 # ARGV: now, iid, timer_member, kind ('relax'|'overflow'), value_json — an escalation step falls due.
-ESCALATE = PRELUDE + r"""
+ESCALATE = (
+    PRELUDE
+    + r"""
 redis.call('ZREM', P .. 'timers', ARGV[3])
 local it = load_it(ARGV[2])
 if not it or (it.state ~= 'queued' and it.state ~= 'offered') then return finish() end
@@ -472,10 +507,13 @@ redis.call('HSET', it.key, 'req', cjson.encode(it.req))
 route_it(it, 'escalation', false, false)
 return finish()
 """
+)
 
 # ARGV: now, iid, reason, timer_member — the customer left, or max wait passed ('max_wait' only
 # abandons a waiting interaction).
-ABANDON = PRELUDE + r"""
+ABANDON = (
+    PRELUDE
+    + r"""
 if ARGV[4] ~= '' then redis.call('ZREM', P .. 'timers', ARGV[4]) end
 local it = load_it(ARGV[2])
 if not it then return fail('not_found', 'no live interaction') end
@@ -514,9 +552,12 @@ redis.call('EXPIRE', it.key, 3600)
 redis.call('DEL', it.key .. ':rej')
 return cjson.encode({prior = prior, report = cjson.decode(finish())})
 """
+)
 
 # ARGV: now, agent, iid, to_queue, to_agent, pref_ms
-TRANSFER = PRELUDE + r"""
+TRANSFER = (
+    PRELUDE
+    + r"""
 local it = load_it(ARGV[3])
 if not it or it.state ~= 'connected' then return fail('invalid_state', 'interaction is not connected') end
 if it.agent ~= ARGV[2] then return fail('forbidden', 'this interaction is not yours') end
@@ -543,9 +584,12 @@ route_it(it, 'transfer', false, false)
 drain(a, 'transfer')
 return finish()
 """
+)
 
 # ARGV: now, iid, to_queue ('' keeps), priority ('' keeps) — a supervisor moves a waiting interaction.
-MOVE = PRELUDE + r"""
+MOVE = (
+    PRELUDE
+    + r"""
 local it = load_it(ARGV[2])
 if not it or it.state ~= 'queued' then return fail('invalid_state', 'only a waiting interaction can be moved') end
 redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
@@ -564,6 +608,7 @@ table.insert(out.requeued, {iid = it.id, v = bump(it), queue = it.queue})
 route_it(it, 'supervisor_move', false, false)
 return finish()
 """
+)
 
 # ARGV: now, lease_ms, limit — claim due timers by pushing them a lease into the future, so a
 # process that dies mid-handling leaves them to fire again elsewhere.

@@ -33,7 +33,10 @@ class TimerPoller:
         self.poll_s = poll_s
         self._due = redis.register_script(scripts.TIMERS_DUE)
         self.handlers: dict[str, Handler] = {
-            "offer": self._offer, "esc": self._escalate, "maxwait": self._max_wait, "wrap": self._wrap,
+            "offer": self._offer,
+            "esc": self._escalate,
+            "maxwait": self._max_wait,
+            "wrap": self._wrap,
         }
         self._last_sweep = 0.0
 

@@ -20,13 +20,14 @@ def _serve(args: argparse.Namespace) -> int:
         settings.port = args.port
     configure(settings.log_level)
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None, handle_signals=True)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=True
+    )
     return 0
 
 
@@ -53,8 +54,10 @@ async def _seed() -> int:
     finally:
         await redis.aclose()
         await pool.close()
-    print(f"demo org seeded: admin@demo.test / supervisor@demo.test / agent1..5@demo.test, password 'switchboard';"
-          f" API key {DEMO_API_KEY}")
+    print(
+        f"demo org seeded: admin@demo.test / supervisor@demo.test / agent1..5@demo.test, password 'switchboard';"
+        f" API key {DEMO_API_KEY}"
+    )
     return 0
 
 

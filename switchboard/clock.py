@@ -39,4 +39,4 @@ def to_datetime(ts: float) -> datetime:
 
 
 def ms(ts: float) -> int:
-    return int(round(ts * 1000))
+    return round(ts * 1000)

@@ -44,9 +44,7 @@ async def migrate(dsn: str) -> list[str]:
                 continue
             async with conn.transaction():
                 await conn.execute(path.read_text())
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, path.name
-                )
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, path.name)
             applied.append(version)
             log.info("migration_applied", version=version, name=path.name)
         await conn.execute("SELECT pg_advisory_unlock(727001)")

@@ -127,5 +127,3 @@ async def agents(http: aiohttp.ClientSession, org: Org) -> AsyncIterator[object]
     yield make
     for c in made:
         await c.close()
-
-

@@ -25,8 +25,15 @@ def free_port() -> int:
 
 
 def test_settings(database_url: str, redis_url: str, **over: object) -> Settings:
-    return Settings(redis_url=redis_url, database_url=database_url, secret_key=TEST_SECRET,
-                    seat_grace_s=2, timer_poll_ms=50, login_rate_per_min=1000, **over)  # type: ignore[arg-type]
+    return Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        seat_grace_s=2,
+        timer_poll_ms=50,
+        login_rate_per_min=1000,
+        **over,
+    )  # type: ignore[arg-type]
 
 
 @dataclass
@@ -42,7 +49,9 @@ class Org:
 
 
 async def login_token(http: aiohttp.ClientSession, org: Org, local: str) -> str:
-    async with http.post(f"{org.base}/api/v1/auth/login", json={"email": org.email(local), "password": "switchboard"}) as r:
+    async with http.post(
+        f"{org.base}/api/v1/auth/login", json={"email": org.email(local), "password": "switchboard"}
+    ) as r:
         assert r.status == 200, await r.text()
         return str((await r.json())["token"])
 
@@ -60,8 +69,16 @@ class AgentClient:
         self.events: list[tuple[str, object]] = []
         self._waiters: list[tuple[str, asyncio.Future[object]]] = []
         self._seen: dict[str, int] = {}
-        for name in ("session", "offer", "offer:revoked", "agent:state", "interaction:connected", "message",
-                     "interaction:ended", "interaction:completed"):
+        for name in (
+            "session",
+            "offer",
+            "offer:revoked",
+            "agent:state",
+            "interaction:connected",
+            "message",
+            "interaction:ended",
+            "interaction:completed",
+        ):
             self.sio.on(name, self._recorder(name), namespace="/agent")
 
     def _recorder(self, name: str):  # type: ignore[no-untyped-def]
@@ -88,8 +105,9 @@ class AgentClient:
         return _NONE
 
     async def connect(self) -> None:
-        await self.sio.connect(self.org.base, namespaces=["/agent"], auth={"token": self.token},
-                               transports=["websocket"], wait_timeout=5)
+        await self.sio.connect(
+            self.org.base, namespaces=["/agent"], auth={"token": self.token}, transports=["websocket"], wait_timeout=5
+        )
 
     async def wait(self, name: str, timeout: float = 5.0) -> object:
         """The next event of this name not yet returned (events that already arrived count)."""
@@ -110,8 +128,6 @@ class AgentClient:
         await self.sio.disconnect()
 
 
-
-
 async def intake(http: aiohttp.ClientSession, org: Org, body: dict, key: str | None = None):  # type: ignore[no-untyped-def, type-arg]
     headers = {"Authorization": f"Bearer {org.api_key}"}
     if key:
@@ -120,8 +136,17 @@ async def intake(http: aiohttp.ClientSession, org: Org, body: dict, key: str | N
         return r.status, await r.json()
 
 
-def signed_license(org_id: str, model: str, seats: int, *, days_from: float = -1, days_until: float = 30,
-                   period: str = "month", timezone: str = "UTC", license_id: str | None = None) -> str:
+def signed_license(
+    org_id: str,
+    model: str,
+    seats: int,
+    *,
+    days_from: float = -1,
+    days_until: float = 30,
+    period: str = "month",
+    timezone: str = "UTC",
+    license_id: str | None = None,
+) -> str:
     """A license document signed with the development vendor key."""
     import time
     from datetime import UTC, datetime, timedelta
@@ -130,9 +155,16 @@ def signed_license(org_id: str, model: str, seats: int, *, days_from: float = -1
     from licensing.documents import License, sign_license
 
     now = datetime.fromtimestamp(time.time(), UTC)
-    lic = License(license_id=license_id or f"{org_id}-{model}-{seats}", org_id=org_id, model=model,  # type: ignore[arg-type]
-                  seats=seats, period=period, timezone=timezone,  # type: ignore[arg-type]
-                  valid_from=now + timedelta(days=days_from), valid_until=now + timedelta(days=days_until))
+    lic = License(
+        license_id=license_id or f"{org_id}-{model}-{seats}",
+        org_id=org_id,
+        model=model,  # type: ignore[arg-type]
+        seats=seats,
+        period=period,
+        timezone=timezone,  # type: ignore[arg-type]
+        valid_from=now + timedelta(days=days_from),
+        valid_until=now + timedelta(days=days_until),
+    )
     return sign_license(lic, DEV_PRIVATE_KEY.read_bytes())
 
 
@@ -147,8 +179,7 @@ async def connect_agent(base: str, token: str) -> tuple[socketio.AsyncClient, ob
         refused.append(data.get("data", data) if isinstance(data, dict) else data)
 
     try:
-        await sio.connect(base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"],
-                          wait_timeout=30)
+        await sio.connect(base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"], wait_timeout=30)
     except socketio.exceptions.ConnectionError:
         return sio, (refused[0] if refused else {"code": "connect_failed"})
     return sio, None

@@ -15,7 +15,6 @@ from harness import TEST_SECRET, free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 class ServerProcess:
     def __init__(self, database_url: str, redis_url: str, node_id: str, **env: str) -> None:
         self.port = free_port()
@@ -39,8 +38,13 @@ class ServerProcess:
     async def start(self) -> None:
         self.log.parent.mkdir(exist_ok=True)
         out = open(self.log, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "serve"], env=self.env,
-                                     stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "switchboard.cli", "serve"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         async with aiohttp.ClientSession() as s:
             for _ in range(200):
                 try:

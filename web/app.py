@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import socketio
 import structlog
 from aiohttp import web
@@ -53,7 +52,7 @@ SECURE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:;"
-                               " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 }
 
 
@@ -84,8 +83,9 @@ async def unavailable_middleware(request: web.Request, handler: Any) -> web.Stre
         return await handler(request)
     except STORE_DOWN as e:
         log.warning("store_unavailable", path=request.path, error=repr(e))
-        return error_response(503, "service_unavailable", "a data store is unreachable; retry shortly",
-                              headers={"Retry-After": "2"})
+        return error_response(
+            503, "service_unavailable", "a data store is unreachable; retry shortly", headers={"Retry-After": "2"}
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -106,7 +106,9 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as e:
         checks["postgres"] = f"down: {type(e).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -131,11 +133,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     clock = clock or SystemClock()
     node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mgr = socketio.AsyncRedisManager(settings.redis_url) if settings.socketio_redis else None
-    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=mgr, cors_allowed_origins=[],
-                               max_http_buffer_size=1_000_000)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", client_manager=mgr, cors_allowed_origins=[], max_http_buffer_size=1_000_000
+    )
     api_modules = load_modules()
-    app = web.Application(middlewares=[observe_middleware, error_middleware, unavailable_middleware],
-                          client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[observe_middleware, error_middleware, unavailable_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     sio.attach(app)
     api.mount(app)
     app[OPENAPI] = openapi.build(api)
@@ -143,8 +148,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
-    for route, name in (("/", "index.html"), ("/agent", "agent.html"), ("/supervisor", "supervisor.html"),
-                        ("/admin", "admin.html"), ("/reports", "reports.html"), ("/chat/{org}", "chat.html")):
+    for route, name in (
+        ("/", "index.html"),
+        ("/agent", "agent.html"),
+        ("/supervisor", "supervisor.html"),
+        ("/admin", "admin.html"),
+        ("/reports", "reports.html"),
+        ("/chat/{org}", "chat.html"),
+    ):
         app.router.add_get(route, page(name))
     if STATIC.exists():
         app.router.add_static("/static/", STATIC)
@@ -157,8 +168,16 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         redis = redis_conn.connect(settings.redis_url)
         queues = QueueCache(pool, redis)
         router = Router(redis, pool, clock, queues)
-        ctx = Context(settings=settings, clock=clock, pool=pool, redis=redis, router=router, queues=queues,
-                      sio=sio, node_id=node_id)
+        ctx = Context(
+            settings=settings,
+            clock=clock,
+            pool=pool,
+            redis=redis,
+            router=router,
+            queues=queues,
+            sio=sio,
+            node_id=node_id,
+        )
         app[CTX] = ctx
         ctx.licenses = _license_service(settings, pool, redis, clock)
         delivery = Delivery(sio, redis, node_id, clock)
@@ -273,12 +292,17 @@ def wire_agent_admin(ctx: Context, sio: socketio.AsyncServer) -> None:
             await refresh_agent(org_id, agent_id)
 
     async def disconnect_agent(org_id: str, agent_id: str) -> None:
-        await sio.emit("agent:state", {"state": "logged_out", "idle_code": None, "load": {}},
-                       room=agent_room(org_id, agent_id), namespace="/agent")
+        await sio.emit(
+            "agent:state",
+            {"state": "logged_out", "idle_code": None, "load": {}},
+            room=agent_room(org_id, agent_id),
+            namespace="/agent",
+        )
         await sio.close_room(agent_room(org_id, agent_id), namespace="/agent")
 
-    ctx.extras.update(refresh_agent=refresh_agent, refresh_org_agents=refresh_org_agents,
-                      disconnect_agent=disconnect_agent)
+    ctx.extras.update(
+        refresh_agent=refresh_agent, refresh_org_agents=refresh_org_agents, disconnect_agent=disconnect_agent
+    )
 
 
 async def _close_manager(mgr: socketio.AsyncRedisManager) -> None:

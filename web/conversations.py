@@ -31,8 +31,12 @@ class Conversations:
         mid = await store.add_message(self.ctx.pool, org_id, interaction_id, "agent", agent_id, text, at)
         channel = live.get("channel", "chat")
         if channel == "chat":
-            await self.ctx.sio.emit("message", {"from": "agent", "text": text, "at": at.isoformat()},
-                                    room=chat_room(org_id, interaction_id), namespace="/customer")
+            await self.ctx.sio.emit(
+                "message",
+                {"from": "agent", "text": text, "at": at.isoformat()},
+                room=chat_room(org_id, interaction_id),
+                namespace="/customer",
+            )
         elif channel in self.outbound:
             await self.outbound[channel](org_id, interaction_id, channel, text, mid)
         return mid

@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 import socketio
-
 from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +32,13 @@ class Stores:
     pg_port: int = field(default_factory=free_port)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "SWITCHBOARD_RUN_DIR": str(self.run_dir), "SWITCHBOARD_REDIS_PORT": str(self.redis_port),
-                "SWITCHBOARD_PG_PORT": str(self.pg_port), "SWITCHBOARD_PG_FAST": "1"}
+        return {
+            **os.environ,
+            "SWITCHBOARD_RUN_DIR": str(self.run_dir),
+            "SWITCHBOARD_REDIS_PORT": str(self.redis_port),
+            "SWITCHBOARD_PG_PORT": str(self.pg_port),
+            "SWITCHBOARD_PG_FAST": "1",
+        }
 
     def _svc(self, *args: str) -> None:
         subprocess.run(["bash", str(SERVICES), *args], check=True, env=self.env(), capture_output=True)
@@ -95,8 +99,13 @@ class Agent:
             sio.on("disconnect", lambda *a: self._spawn(self._dropped()), namespace="/agent")
             sio.on("agent:state", lambda d: self._spawn(self._state(d)), namespace="/agent")
             try:
-                await sio.connect(self.nodes[self.node], namespaces=["/agent"], auth={"token": self.token},
-                                  transports=["websocket"], wait_timeout=5)
+                await sio.connect(
+                    self.nodes[self.node],
+                    namespaces=["/agent"],
+                    auth={"token": self.token},
+                    transports=["websocket"],
+                    wait_timeout=5,
+                )
                 self.sio = sio
                 return
             except Exception:
@@ -185,13 +194,20 @@ class Poster:
 
     async def post_one(self, http: aiohttp.ClientSession, queue: str) -> None:
         key = uuid.uuid4().hex
-        body = {"channel": "chat", "queue": queue,
-                "customer": {"identity": {"type": "email", "value": f"{key[:8]}@faults.test"}}}
+        body = {
+            "channel": "chat",
+            "queue": queue,
+            "customer": {"identity": {"type": "email", "value": f"{key[:8]}@faults.test"}},
+        }
         for attempt in range(200):
             base = self.nodes[(attempt + hash(key)) % len(self.nodes)]
             try:
-                async with http.post(f"{base}/api/v1/interactions", json=body, timeout=aiohttp.ClientTimeout(total=5),
-                                     headers={"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key}) as r:
+                async with http.post(
+                    f"{base}/api/v1/interactions",
+                    json=body,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                    headers={"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key},
+                ) as r:
                     if r.status in (200, 201):
                         iid = (await r.json())["id"]
                         prev = self.accepted.setdefault(key, iid)

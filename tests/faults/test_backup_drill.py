@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from harness import intake
+
 from switchboard import keys, redis_conn
 from switchboard.db import create_pool
 
@@ -21,8 +21,16 @@ DRILL = Path(__file__).resolve().parents[2] / "deploy" / "local" / "backup_drill
 async def test_dump_restore_reconcile_restores_queues_in_order(http, org, database_url, redis_url):
     ids = []
     for prio in (1, 7, 1, 9):
-        status, body = await intake(http, org, {"channel": "email", "queue": "billing", "priority": prio,
-                                                "customer": {"identity": {"type": "email", "value": f"{prio}@x.test"}}})
+        status, body = await intake(
+            http,
+            org,
+            {
+                "channel": "email",
+                "queue": "billing",
+                "priority": prio,
+                "customer": {"identity": {"type": "email", "value": f"{prio}@x.test"}},
+            },
+        )
         assert status == 201 and body["state"] == "queued"
         ids.append((prio, body["id"]))
         await asyncio.sleep(0.01)
@@ -30,8 +38,9 @@ async def test_dump_restore_reconcile_restores_queues_in_order(http, org, databa
     empty_redis = redis_url.rsplit("/", 1)[0] + "/9"
     r = redis_conn.connect(empty_redis, 2)
     await r.flushdb()
-    out = await asyncio.to_thread(subprocess.run, ["bash", str(DRILL), database_url, target, empty_redis],
-                                  capture_output=True, text=True)
+    out = await asyncio.to_thread(
+        subprocess.run, ["bash", str(DRILL), database_url, target, empty_redis], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert "reconciled" in out.stdout
     restored = database_url.rsplit("/", 1)[0] + "/" + target

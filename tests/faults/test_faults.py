@@ -17,11 +17,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from fleet import Agent, Poster, Stores, wait_until
+from procs import ServerProcess
 
 from licensing import seats
-from procs import ServerProcess
 from queues.config import get_queue, save_queue
 from switchboard import redis_conn
 from switchboard.clock import SystemClock
@@ -41,8 +40,12 @@ class Center:
         self.nodes: list[ServerProcess] = []
 
     def node(self, i: int) -> ServerProcess:
-        p = ServerProcess(self.stores.database_url, self.stores.redis_url, f"fault{i}-{random.randrange(10**6)}",
-                          SWITCHBOARD_RECONCILE_INTERVAL_S="2")
+        p = ServerProcess(
+            self.stores.database_url,
+            self.stores.redis_url,
+            f"fault{i}-{random.randrange(10**6)}",
+            SWITCHBOARD_RECONCILE_INTERVAL_S="2",
+        )
         if i < len(self.nodes):
             p.port, p.base = self.nodes[i].port, self.nodes[i].base
             p.env["SWITCHBOARD_PORT"] = str(p.port)
@@ -74,7 +77,12 @@ async def center():
         await pool.execute(
             "INSERT INTO users (id, org_id, email, password_hash, role, display_name, skills) VALUES"
             " (gen_random_uuid(), $1, $2, $3, 'agent', $4, $5)",
-            ORG, f"fleet{i}@faults.test", pw, f"Fleet {i}", {"sales": 5, "support": 5})
+            ORG,
+            f"fleet{i}@faults.test",
+            pw,
+            f"Fleet {i}",
+            {"sales": 5, "support": 5},
+        )
     await redis.aclose()
     await pool.close()
     c = Center(stores)
@@ -91,8 +99,9 @@ async def center():
 async def tokens(http: aiohttp.ClientSession, base: str) -> list[str]:
     out = []
     for i in range(N_AGENTS):
-        async with http.post(f"{base}/api/v1/auth/login",
-                             json={"email": f"fleet{i}@faults.test", "password": "switchboard"}) as r:
+        async with http.post(
+            f"{base}/api/v1/auth/login", json={"email": f"fleet{i}@faults.test", "password": "switchboard"}
+        ) as r:
             out.append((await r.json())["token"])
     return out
 
@@ -106,26 +115,44 @@ async def fleet(http: aiohttp.ClientSession, c: Center) -> list[Agent]:
 async def check(c: Center, ids: list[str], started: float, fault: str, injected: int, extra: dict[str, Any]) -> None:
     pool = await create_pool(c.stores.database_url, 1, 2)
     try:
+
         async def all_done() -> bool:
-            n = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'",
-                                    ids)
+            n = await pool.fetchval(
+                "SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'", ids
+            )
             return n == len(ids)
 
         done = await wait_until(all_done, 60)
-        states = dict(await pool.fetch("SELECT state, count(*) FROM interactions WHERE id = ANY($1::uuid[])"
-                                       " GROUP BY state", ids))
+        states = dict(
+            await pool.fetch("SELECT state, count(*) FROM interactions WHERE id = ANY($1::uuid[]) GROUP BY state", ids)
+        )
         if not done:
-            stuck = await pool.fetch("SELECT id::text, state, agent_id::text FROM interactions WHERE id = ANY($1::uuid[])"
-                                     " AND state <> 'completed'", ids)
+            stuck = await pool.fetch(
+                "SELECT id::text, state, agent_id::text FROM interactions WHERE id = ANY($1::uuid[])"
+                " AND state <> 'completed'",
+                ids,
+            )
             r = redis_conn.connect(c.stores.redis_url, 2)
-            detail = [(dict(s), await r.hgetall(f"sb:{{{ORG}}}:i:{s['id']}"),
-                       [dict(e) for e in await pool.fetch("SELECT kind, agent_id::text, data FROM events"
-                                                         " WHERE interaction_id=$1::uuid ORDER BY id", s["id"])])
-                      for s in stuck]
+            detail = [
+                (
+                    dict(s),
+                    await r.hgetall(f"sb:{{{ORG}}}:i:{s['id']}"),
+                    [
+                        dict(e)
+                        for e in await pool.fetch(
+                            "SELECT kind, agent_id::text, data FROM events WHERE interaction_id=$1::uuid ORDER BY id",
+                            s["id"],
+                        )
+                    ],
+                )
+                for s in stuck
+            ]
             await r.aclose()
             raise AssertionError(f"not all ended: {states} {detail}")
-        events = await pool.fetch("SELECT interaction_id::text AS iid, kind FROM events WHERE interaction_id = ANY($1::uuid[])"
-                                  " ORDER BY id", ids)
+        events = await pool.fetch(
+            "SELECT interaction_id::text AS iid, kind FROM events WHERE interaction_id = ANY($1::uuid[]) ORDER BY id",
+            ids,
+        )
         per: dict[str, list[str]] = defaultdict(list)
         for e in events:
             per[e["iid"]].append(e["kind"])
@@ -141,8 +168,17 @@ async def check(c: Center, ids: list[str], started: float, fault: str, injected:
                     held = False
     finally:
         await pool.close()
-    RESULTS.append({"fault": fault, "injected": injected, "survived": injected, "interactions": len(ids),
-                    "all_ended_exactly_once": True, "seconds": round(time.monotonic() - started, 1), **extra})
+    RESULTS.append(
+        {
+            "fault": fault,
+            "injected": injected,
+            "survived": injected,
+            "interactions": len(ids),
+            "all_ended_exactly_once": True,
+            "seconds": round(time.monotonic() - started, 1),
+            **extra,
+        }
+    )
 
 
 async def watch_seats(c: Center, stop: asyncio.Event, peak: list[int]) -> None:
@@ -207,8 +243,9 @@ async def test_kill9_server_mid_offer_and_mid_conversation(center):
     pool = await create_pool(center.stores.database_url, 1, 2)
 
     async def pending_done() -> bool:
-        n = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'",
-                                pending)
+        n = await pool.fetchval(
+            "SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'", pending
+        )
         return n == len(pending)
 
     await wait_until(pending_done, 30, every=0.05)
@@ -260,6 +297,7 @@ async def test_agent_sockets_dropped(center):
         return {"sockets_dropped": drops}
 
     poster, agents, extra = await run_load(center, fault)
-    await check(center, list(poster.accepted.values()), started, "agent sockets dropped", extra["sockets_dropped"], extra)
+    await check(
+        center, list(poster.accepted.values()), started, "agent sockets dropped", extra["sockets_dropped"], extra
+    )
     await close_all(agents)
-

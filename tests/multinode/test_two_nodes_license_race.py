@@ -31,17 +31,23 @@ async def test_exactly_fifty_of_two_hundred_get_a_seat(database_url, redis_url, 
     try:
         async with aiohttp.ClientSession() as http:
             admin = await login_token(http, org, "admin")
-            async with http.post(f"{org.base}/api/v1/licenses", data=signed_license(org.id, "concurrent", 50),
-                                 headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}) as r:
+            async with http.post(
+                f"{org.base}/api/v1/licenses",
+                data=signed_license(org.id, "concurrent", 50),
+                headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+            ) as r:
                 assert r.status == 201
-            tokens = await asyncio.gather(*(login_token(http, dataclasses.replace(org, base=nodes[i % 2].base),
-                                                        f"racer{i}") for i in range(200)))
+            tokens = await asyncio.gather(
+                *(login_token(http, dataclasses.replace(org, base=nodes[i % 2].base), f"racer{i}") for i in range(200))
+            )
         results = await asyncio.gather(*(connect_agent(nodes[i % 2].base, t) for i, t in enumerate(tokens)))
         clients = [c for c, _ in results]
         admitted = [i for i, (_, refused) in enumerate(results) if refused is None]
         refused_codes = {refused["code"] for _, refused in results if refused is not None}
         assert await seats.in_use(redis, org.id) == 50
-        assert len(admitted) == 50, [r for _, r in results if r is not None and r.get("code") != "license_concurrent_cap"]
+        assert len(admitted) == 50, [
+            r for _, r in results if r is not None and r.get("code") != "license_concurrent_cap"
+        ]
         assert refused_codes == {"license_concurrent_cap"}
         for i in admitted[:10]:
             ack = await clients[i].call("state:set", {"state": "logged_out"}, namespace="/agent")
@@ -52,7 +58,8 @@ async def test_exactly_fifty_of_two_hundred_get_a_seat(database_url, redis_url, 
         assert sum(1 for _, refused in second if refused is None) == 10
         assert await seats.in_use(redis, org.id) == 50
         in_use = await pool.fetchval(
-            "SELECT count(*) FROM license_audit WHERE org_id=$1 AND action='login_refused'", org.id)
+            "SELECT count(*) FROM license_audit WHERE org_id=$1 AND action='login_refused'", org.id
+        )
         assert in_use >= 150 + 140
     finally:
         await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)

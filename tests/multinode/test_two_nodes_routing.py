@@ -46,15 +46,18 @@ class AutoAgent:
             self.errors.append(ack)
             return
         self.accepted.append(iid)
-        for event, body in (("interaction:end", {"interaction_id": iid}),
-                            ("interaction:wrap_up", {"interaction_id": iid, "code": "resolved"})):
+        for event, body in (
+            ("interaction:end", {"interaction_id": iid}),
+            ("interaction:wrap_up", {"interaction_id": iid, "code": "resolved"}),
+        ):
             ack = await self.sio.call(event, body, namespace="/agent", timeout=10)
             if not ack.get("ok"):
                 self.errors.append(ack)
 
     async def connect(self) -> None:
-        await self.sio.connect(self.base, namespaces=["/agent"], auth={"token": self.token},
-                               transports=["websocket"], wait_timeout=10)
+        await self.sio.connect(
+            self.base, namespaces=["/agent"], auth={"token": self.token}, transports=["websocket"], wait_timeout=10
+        )
 
 
 async def test_two_processes_route_500_interactions(database_url, redis_url, org, pool):
@@ -64,23 +67,37 @@ async def test_two_processes_route_500_interactions(database_url, redis_url, org
     try:
         pw = hash_password("switchboard")
         for i in range(N_AGENTS - 5):
-            await create_user(pool, org.id, email=f"extra{i}@{org.domain}", password_hash=pw, role="agent",
-                              display_name=f"Extra {i}", skills={"sales": 1 + i % 9, "support": 3})
+            await create_user(
+                pool,
+                org.id,
+                email=f"extra{i}@{org.domain}",
+                password_hash=pw,
+                role="agent",
+                display_name=f"Extra {i}",
+                skills={"sales": 1 + i % 9, "support": 3},
+            )
         locals_ = [f"agent{i}" for i in range(1, 6)] + [f"extra{i}" for i in range(N_AGENTS - 5)]
         async with aiohttp.ClientSession() as http:
             for i, local in enumerate(locals_):
                 node = nodes[i % 2]
-                a = AutoAgent(node.base, await login_token(http, dataclasses.replace(org, base=node.base), local), local)
+                a = AutoAgent(
+                    node.base, await login_token(http, dataclasses.replace(org, base=node.base), local), local
+                )
                 await a.connect()
                 agents.append(a)
 
             async def post(i: int) -> str:
                 node = nodes[i % 2]
-                body = {"channel": "chat", "queue": ["sales", "support"][i % 2],
-                        "customer": {"identity": {"type": "email", "value": f"c{i}@x.test"}}}
-                async with http.post(f"{node.base}/api/v1/interactions", json=body,
-                                     headers={"Authorization": f"Bearer {org.api_key}",
-                                              "Idempotency-Key": f"k{i}"}) as r:
+                body = {
+                    "channel": "chat",
+                    "queue": ["sales", "support"][i % 2],
+                    "customer": {"identity": {"type": "email", "value": f"c{i}@x.test"}},
+                }
+                async with http.post(
+                    f"{node.base}/api/v1/interactions",
+                    json=body,
+                    headers={"Authorization": f"Bearer {org.api_key}", "Idempotency-Key": f"k{i}"},
+                ) as r:
                     assert r.status == 201, await r.text()
                     return str((await r.json())["id"])
 
@@ -90,14 +107,17 @@ async def test_two_processes_route_500_interactions(database_url, redis_url, org
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             done = await pool.fetchval(
-                "SELECT count(*) FROM interactions WHERE org_id=$1 AND state='completed'", org.id)
+                "SELECT count(*) FROM interactions WHERE org_id=$1 AND state='completed'", org.id
+            )
             if done == N_INTERACTIONS or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.25)
         assert done == N_INTERACTIONS
         assert len(set(ids)) == N_INTERACTIONS
-        completed = Counter(r["interaction_id"] for r in await pool.fetch(
-            "SELECT interaction_id FROM events WHERE org_id=$1 AND kind='completed'", org.id))
+        completed = Counter(
+            r["interaction_id"]
+            for r in await pool.fetch("SELECT interaction_id FROM events WHERE org_id=$1 AND kind='completed'", org.id)
+        )
         assert set(completed.values()) == {1}
         accepted = Counter(i for a in agents for i in a.accepted)
         assert len(accepted) == N_INTERACTIONS and set(accepted.values()) == {1}
@@ -110,4 +130,3 @@ async def test_two_processes_route_500_interactions(database_url, redis_url, org
             await a.sio.disconnect()
         for n in nodes:
             n.stop()
-

@@ -50,17 +50,25 @@ class RoutingEnv:
         self.queues[q.name] = q
         return q
 
-    async def agent(self, name: str, skills: dict[str, int], capacity: dict[str, int] | None = None,
-                    state: str = "available") -> str:
-        profile = AgentProfile(id=_uuid(name), org_id=self.org, display_name=name, skills=skills,
-                               capacity=capacity or {})
+    async def agent(
+        self, name: str, skills: dict[str, int], capacity: dict[str, int] | None = None, state: str = "available"
+    ) -> str:
+        profile = AgentProfile(
+            id=_uuid(name), org_id=self.org, display_name=name, skills=skills, capacity=capacity or {}
+        )
         await login(self.router, profile, await self.router.queues.queues(self.org))
         if state != "available":
             await self.router.set_state(self.org, profile.id, state, "break" if state == "not_ready" else None)
         return profile.id
 
-    async def interaction(self, queue: str, priority: int = 0, channel: str = "chat",
-                          skills: dict[str, int] | None = None, name: str | None = None) -> tuple[str, Report]:
+    async def interaction(
+        self,
+        queue: str,
+        priority: int = 0,
+        channel: str = "chat",
+        skills: dict[str, int] | None = None,
+        name: str | None = None,
+    ) -> tuple[str, Report]:
         from queues.config import escalation_timers
         from queues.model import required_skills
 
@@ -69,9 +77,19 @@ class RoutingEnv:
         q = self.queues[queue]
         enq = ms(self.clock.now())
         report = await self.router.enqueue(
-            self.org, interaction_id=iid, queue=queue, channel=channel, priority=priority, enqueued_ms=enq,
-            required=required_skills(q.skills, skills or {}), extra=skills or {}, preferred_agent=None,
-            preferred_until_ms=0, customer_id=None, customer_name=None, subject=None,
+            self.org,
+            interaction_id=iid,
+            queue=queue,
+            channel=channel,
+            priority=priority,
+            enqueued_ms=enq,
+            required=required_skills(q.skills, skills or {}),
+            extra=skills or {},
+            preferred_agent=None,
+            preferred_until_ms=0,
+            customer_id=None,
+            customer_name=None,
+            subject=None,
             timers=escalation_timers(q, iid, enq),
         )
         return iid, report

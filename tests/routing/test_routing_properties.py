@@ -8,7 +8,6 @@ their queue at their (priority, enqueue time) place; nothing is lost.
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 
 import hypothesis.strategies as st
@@ -27,11 +26,18 @@ from switchboard.clock import FrozenClock, ms
 from switchboard.db import create_pool
 
 QUEUES = [
-    QueueConfig(name="sales", channels=["chat", "email", "voice"], skills={"sales": 1}, offer_timeout_s=10,
-                wrap_up_s=20),
-    QueueConfig(name="billing", channels=["chat", "email"], skills={"billing": 6}, offer_timeout_s=10,
-                wrap_up_s=20, max_wait_s=300,
-                escalation=[{"after_s": 30, "min_proficiency": {"billing": 2}}, {"after_s": 90, "overflow_queue": "sales"}]),
+    QueueConfig(
+        name="sales", channels=["chat", "email", "voice"], skills={"sales": 1}, offer_timeout_s=10, wrap_up_s=20
+    ),
+    QueueConfig(
+        name="billing",
+        channels=["chat", "email"],
+        skills={"billing": 6},
+        offer_timeout_s=10,
+        wrap_up_s=20,
+        max_wait_s=300,
+        escalation=[{"after_s": 30, "min_proficiency": {"billing": 2}}, {"after_s": 90, "overflow_queue": "sales"}],
+    ),
 ]
 AGENTS = [
     ("a", {"sales": 5, "billing": 7}, {"chat": 2, "email": 1, "voice": 1}),
@@ -99,18 +105,35 @@ class RoutingMachine(RuleBasedStateMachine):
 
         self.run(go())
 
-    @rule(queue=st.sampled_from(["sales", "billing"]), channel=st.sampled_from(["chat", "email", "voice"]),
-          priority=st.integers(0, 10))
+    @rule(
+        queue=st.sampled_from(["sales", "billing"]),
+        channel=st.sampled_from(["chat", "email", "voice"]),
+        priority=st.integers(0, 10),
+    )
     def intake(self, queue: str, channel: str, priority: int) -> None:
         q = next(x for x in QUEUES if x.name == queue)
         if channel not in q.channels:
             return
         iid = str(uuid.uuid4())
         enq = ms(self.clock.now())
-        self.run(self.router.enqueue(
-            self.org, interaction_id=iid, queue=queue, channel=channel, priority=priority, enqueued_ms=enq,
-            required=required_skills(q.skills, {}), extra={}, preferred_agent=None, preferred_until_ms=0,
-            customer_id=None, customer_name=None, subject=None, timers=escalation_timers(q, iid, enq)))
+        self.run(
+            self.router.enqueue(
+                self.org,
+                interaction_id=iid,
+                queue=queue,
+                channel=channel,
+                priority=priority,
+                enqueued_ms=enq,
+                required=required_skills(q.skills, {}),
+                extra={},
+                preferred_agent=None,
+                preferred_until_ms=0,
+                customer_id=None,
+                customer_name=None,
+                subject=None,
+                timers=escalation_timers(q, iid, enq),
+            )
+        )
         self.interactions.append(iid)
 
     @precondition(lambda self: self.interactions)
@@ -119,7 +142,7 @@ class RoutingMachine(RuleBasedStateMachine):
         offered = self._by_state("offered")
         if not offered:
             return
-        iid, h = data.draw(st.sampled_from(offered))
+        _, h = data.draw(st.sampled_from(offered))
         if accept:
             self.run(self.router.accept(self.org, h["agent"], h["offer"]))
         else:
@@ -230,9 +253,9 @@ class RoutingMachine(RuleBasedStateMachine):
 def test_routing_invariants(database_url: str, redis_url: str) -> None:
     URLS.update(db=database_url, redis=redis_url)
     RoutingMachine.TestCase.settings = settings(
-        max_examples=40, stateful_step_count=30, deadline=None,
+        max_examples=40,
+        stateful_step_count=30,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     RoutingMachine.TestCase().runTest()
-
-

@@ -1,7 +1,8 @@
 """Routing semantics on real Redis: strategies, ordering, drain, offers, RONA, escalation, capacity."""
 
-from routing.router import RoutingError
 import pytest
+
+from routing.router import RoutingError
 
 SALES = {"name": "sales", "channels": ["chat", "sms", "email", "voice"], "skills": {"sales": 1}}
 
@@ -129,7 +130,7 @@ async def test_capacity_per_channel_and_voice_exclusive(env):
     assert r1["offers"] and r2["offers"] and not r3["offers"]
     v, rv = await env.interaction("sales", channel="voice")
     assert not rv["offers"]  # a call needs an agent with nothing else open
-    for iid, rep in ((c1, r1), (c2, r2)):
+    for rep in (r1, r2):
         o = rep["offers"][0]
         await env.router.reject(env.org, a, o["offer_id"])
     live = await env.agent_live(a)
@@ -139,9 +140,12 @@ async def test_capacity_per_channel_and_voice_exclusive(env):
 
 async def test_escalation_relaxes_proficiency_then_overflows(env):
     await env.queue(name="general", channels=["chat"], skills={})
-    await env.queue(name="vipq", channels=["chat"], skills={"billing": 9},
-                    escalation=[{"after_s": 30, "min_proficiency": {"billing": 5}},
-                                {"after_s": 60, "overflow_queue": "general"}])
+    await env.queue(
+        name="vipq",
+        channels=["chat"],
+        skills={"billing": 9},
+        escalation=[{"after_s": 30, "min_proficiency": {"billing": 5}}, {"after_s": 60, "overflow_queue": "general"}],
+    )
     a = await env.agent("a", {"billing": 6})
     iid, rep = await env.interaction("vipq")
     assert rep["offers"] == []

@@ -17,8 +17,9 @@ async def test_route_needs_a_credential_and_the_right_role(http, org):
     async with http.get(f"{org.base}/api/v1/stats/queues", headers={"Authorization": f"Bearer {agent}"}) as r:
         assert r.status == 403
         assert (await r.json())["error"]["code"] == "forbidden"
-    async with http.post(f"{org.base}/api/v1/interactions", json=body(),
-                         headers={"Authorization": f"Bearer {agent}"}) as r:
+    async with http.post(
+        f"{org.base}/api/v1/interactions", json=body(), headers={"Authorization": f"Bearer {agent}"}
+    ) as r:
         assert r.status == 403
 
 
@@ -39,8 +40,11 @@ async def test_malformed_intake_gets_a_422_with_details(http, org):
     assert (status, err["error"]["code"]) == (422, "unknown_queue")
     status, err = await intake(http, org, {**body(), "channel": "voice"})
     assert (status, err["error"]["code"]) == (422, "channel_not_accepted")
-    async with http.post(f"{org.base}/api/v1/interactions", data="{not json",
-                         headers={"Authorization": f"Bearer {org.api_key}", "Content-Type": "application/json"}) as r:
+    async with http.post(
+        f"{org.base}/api/v1/interactions",
+        data="{not json",
+        headers={"Authorization": f"Bearer {org.api_key}", "Content-Type": "application/json"},
+    ) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
 
 
@@ -62,7 +66,9 @@ async def test_positions_follow_priority_then_age(http, org):
         ids.append(b["id"])
     positions = []
     for iid in ids:
-        async with http.get(f"{org.base}/api/v1/interactions/{iid}", headers={"Authorization": f"Bearer {org.api_key}"}) as r:
+        async with http.get(
+            f"{org.base}/api/v1/interactions/{iid}", headers={"Authorization": f"Bearer {org.api_key}"}
+        ) as r:
             data = await r.json()
             positions.append(data["position"])
             assert data["estimated_wait_s"] is not None
@@ -70,8 +76,10 @@ async def test_positions_follow_priority_then_age(http, org):
 
 
 async def test_vip_customers_wait_at_higher_priority(http, org, pool):
-    await pool.execute("INSERT INTO customers (id, org_id, name, attributes) VALUES (gen_random_uuid(), $1, 'V', '{\"vip\": true}')",
-                       org.id)
+    await pool.execute(
+        "INSERT INTO customers (id, org_id, name, attributes) VALUES (gen_random_uuid(), $1, 'V', '{\"vip\": true}')",
+        org.id,
+    )
     cid = await pool.fetchval("SELECT id FROM customers WHERE org_id=$1 AND name='V'", org.id)
     await pool.execute("INSERT INTO customer_identities VALUES ($1, 'email', 'vip@x.test', $2)", org.id, cid)
     _, normal = await intake(http, org, body(priority=5))

@@ -6,8 +6,13 @@ from harness import intake
 
 
 def chat(queue: str = "sales", **extra):  # type: ignore[no-untyped-def]
-    return {"channel": "chat", "queue": queue, "customer": {"identity": {"type": "email", "value": "c@x.test"},
-            "name": "Cora"}, "message": {"text": "hello"}, **extra}
+    return {
+        "channel": "chat",
+        "queue": queue,
+        "customer": {"identity": {"type": "email", "value": "c@x.test"}, "name": "Cora"},
+        "message": {"text": "hello"},
+        **extra,
+    }
 
 
 async def test_interaction_flows_to_completed(http, org, agents, pool):
@@ -23,8 +28,11 @@ async def test_interaction_flows_to_completed(http, org, agents, pool):
     await agent.wait("interaction:connected")
     ack = await agent.call("message:send", {"interaction_id": body["id"], "text": "hi, how can I help?"})
     assert ack["ok"], ack
-    async with http.post(f"{org.base}/api/v1/interactions/{body['id']}/messages", json={"text": "my bill"},
-                         headers={"Authorization": f"Bearer {org.api_key}"}) as r:
+    async with http.post(
+        f"{org.base}/api/v1/interactions/{body['id']}/messages",
+        json={"text": "my bill"},
+        headers={"Authorization": f"Bearer {org.api_key}"},
+    ) as r:
         assert r.status == 201
     msg = await agent.wait("message")
     assert msg["text"] == "my bill" and msg["from"] == "customer"
@@ -37,6 +45,8 @@ async def test_interaction_flows_to_completed(http, org, agents, pool):
     assert row["state"] == "completed"
     assert row["wrap_up_code"] == "resolved"
     assert row["offered_at"] and row["connected_at"] and row["ended_at"] and row["completed_at"]
-    texts = [r["text"] for r in await pool.fetch(
-        "SELECT text FROM messages WHERE interaction_id=$1::uuid ORDER BY id", body["id"])]
+    texts = [
+        r["text"]
+        for r in await pool.fetch("SELECT text FROM messages WHERE interaction_id=$1::uuid ORDER BY id", body["id"])
+    ]
     assert texts == ["hello", "hi, how can I help?", "my bill"]

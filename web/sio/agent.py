@@ -128,7 +128,11 @@ class AgentNamespace(socketio.AsyncNamespace):
 
     async def snapshot(self, org_id: str, agent_id: str) -> dict[str, Any]:
         """Everything the desktop shows, as the server holds it: the server is the truth on reconnect."""
-        live = await self.ctx.router.agent_live(org_id, agent_id) or {"state": "logged_out", "idle_code": None, "load": {}}
+        live = await self.ctx.router.agent_live(org_id, agent_id) or {
+            "state": "logged_out",
+            "idle_code": None,
+            "load": {},
+        }
         now_ms = int(self.ctx.clock.now() * 1000)
         offers: list[dict[str, Any]] = []
         conversations: list[dict[str, Any]] = []
@@ -139,8 +143,7 @@ class AgentNamespace(socketio.AsyncNamespace):
                 continue
             payload = interaction_payload(iid, h, now_ms)
             if h.get("state") == "offered":
-                offers.append({"offer_id": h.get("offer"), "interaction": payload,
-                               "expires_at": None})
+                offers.append({"offer_id": h.get("offer"), "interaction": payload, "expires_at": None})
             else:
                 payload["transcript"] = await store.transcript(self.ctx.pool, org_id, iid)
                 conversations.append(payload)
@@ -149,8 +152,11 @@ class AgentNamespace(socketio.AsyncNamespace):
             o["expires_at"] = to_datetime(score / 1000).isoformat() if score else None
         return {
             "agent_id": agent_id,
-            "state": live["state"], "idle_code": live["idle_code"], "load": live["load"],
-            "offers": offers, "interactions": conversations,
+            "state": live["state"],
+            "idle_code": live["idle_code"],
+            "load": live["load"],
+            "offers": offers,
+            "interactions": conversations,
             "idle_codes": await org_codes(self.ctx, "idle_codes", org_id),
             "wrap_up_codes": await org_codes(self.ctx, "wrap_up_codes", org_id),
         }

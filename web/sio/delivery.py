@@ -104,8 +104,9 @@ class Delivery:
                         continue
                     try:
                         msg = json.loads(m["data"])
-                        await self.sio.emit(msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"],
-                                            ignore_queue=True)
+                        await self.sio.emit(
+                            msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"], ignore_queue=True
+                        )
                     except Exception:
                         log.exception("inbox_message_failed")
             except asyncio.CancelledError:
@@ -143,34 +144,66 @@ class Delivery:
         now_ms = int(self.clock.now() * 1000)
         for o in report.get("offers") or []:
             h = await self.redis.hgetall(keys.interaction(org_id, o["iid"]))
-            await self.emit_to_agent(org_id, o["agent"], "offer", {
-                "offer_id": o["offer_id"], "interaction": interaction_payload(o["iid"], h, now_ms),
-                "expires_at": iso_ms(o["expires_at"]),
-            })
+            await self.emit_to_agent(
+                org_id,
+                o["agent"],
+                "offer",
+                {
+                    "offer_id": o["offer_id"],
+                    "interaction": interaction_payload(o["iid"], h, now_ms),
+                    "expires_at": iso_ms(o["expires_at"]),
+                },
+            )
             self._dirty_queues[org_id].add(o["queue"])
         for r in report.get("revoked") or []:
-            await self.emit_to_agent(org_id, r["agent"], "offer:revoked", {"offer_id": r["offer_id"], "reason": r["reason"]})
+            await self.emit_to_agent(
+                org_id, r["agent"], "offer:revoked", {"offer_id": r["offer_id"], "reason": r["reason"]}
+            )
         for c in report.get("connected") or []:
             self._dirty_queues[org_id].add(c["queue"])
             forget_today(org_id)
             h = await self.redis.hgetall(keys.interaction(org_id, c["iid"]))
-            await self.emit_to_agent(org_id, c["agent"], "interaction:connected", {
-                "interaction": interaction_payload(c["iid"], h, now_ms),
-            })
+            await self.emit_to_agent(
+                org_id,
+                c["agent"],
+                "interaction:connected",
+                {
+                    "interaction": interaction_payload(c["iid"], h, now_ms),
+                },
+            )
             name = await self.redis.hget(keys.agent(org_id, c["agent"]), "name")
-            await self.sio.emit("agent:joined", {"display_name": name or "Agent"},
-                                room=chat_room(org_id, c["iid"]), namespace="/customer")
+            await self.sio.emit(
+                "agent:joined",
+                {"display_name": name or "Agent"},
+                room=chat_room(org_id, c["iid"]),
+                namespace="/customer",
+            )
         for e in report.get("ended") or []:
-            await self.emit_to_agent(org_id, e["agent"], "interaction:ended", {
-                "interaction_id": e["iid"], "reason": e["reason"], "wrap_up_s": e.get("wrap_up_s", 0),
-            })
+            await self.emit_to_agent(
+                org_id,
+                e["agent"],
+                "interaction:ended",
+                {
+                    "interaction_id": e["iid"],
+                    "reason": e["reason"],
+                    "wrap_up_s": e.get("wrap_up_s", 0),
+                },
+            )
             if e["reason"] not in ("customer", "transferred"):
-                await self.sio.emit("chat:ended", {"reason": e["reason"]}, room=chat_room(org_id, e["iid"]),
-                                    namespace="/customer")
+                await self.sio.emit(
+                    "chat:ended", {"reason": e["reason"]}, room=chat_room(org_id, e["iid"]), namespace="/customer"
+                )
         for c in report.get("completed") or []:
-            await self.emit_to_agent(org_id, c["agent"], "interaction:completed", {
-                "interaction_id": c["iid"], "code": c.get("code") or None, "auto": bool(c.get("auto")),
-            })
+            await self.emit_to_agent(
+                org_id,
+                c["agent"],
+                "interaction:completed",
+                {
+                    "interaction_id": c["iid"],
+                    "code": c.get("code") or None,
+                    "auto": bool(c.get("auto")),
+                },
+            )
         for a in report.get("agents") or []:
             data = {"state": a["state"], "idle_code": a.get("idle_code"), "load": a.get("load") or {}}
             await self.emit_to_agent(org_id, a["id"], "agent:state", data)
@@ -179,8 +212,9 @@ class Delivery:
             self._dirty_queues[org_id].add(r["queue"])
         for a in report.get("abandoned") or []:
             self._dirty_queues[org_id].add(a["queue"])
-            await self.sio.emit("chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]),
-                                namespace="/customer")
+            await self.sio.emit(
+                "chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]), namespace="/customer"
+            )
         for d in report.get("decisions") or []:
             if d.get("outcome") == "waiting":
                 queue = await self.redis.hget(keys.interaction(org_id, d["iid"]), "queue")
@@ -190,11 +224,20 @@ class Delivery:
     def mark_queue(self, org_id: str, queue: str) -> None:
         self._dirty_queues[org_id].add(queue)
 
-    async def message_to_agent(self, org_id: str, agent_id: str, interaction_id: str, sender: str, text: str,
-                               at: datetime) -> None:
-        await self.emit_to_agent(org_id, agent_id, "message", {
-            "interaction_id": interaction_id, "from": sender, "text": text, "at": at.isoformat(),
-        })
+    async def message_to_agent(
+        self, org_id: str, agent_id: str, interaction_id: str, sender: str, text: str, at: datetime
+    ) -> None:
+        await self.emit_to_agent(
+            org_id,
+            agent_id,
+            "message",
+            {
+                "interaction_id": interaction_id,
+                "from": sender,
+                "text": text,
+                "at": at.isoformat(),
+            },
+        )
 
     # -- supervisor batching ---------------------------------------------------------------
 
@@ -206,19 +249,27 @@ class Delivery:
                 agents, self._dirty_agents = self._dirty_agents, defaultdict(dict)
                 queues, self._dirty_queues = self._dirty_queues, defaultdict(set)
                 for org_id, changed in agents.items():
-                    await self.sio.emit("agent:state", {"agents": list(changed.values())},
-                                        room=supervisors_room(org_id), namespace="/supervisor")
+                    await self.sio.emit(
+                        "agent:state",
+                        {"agents": list(changed.values())},
+                        room=supervisors_room(org_id),
+                        namespace="/supervisor",
+                    )
                 if self.queue_stats is not None:
                     for org_id, names in queues.items():
                         stats = await self.queue_stats(org_id, sorted(names))
-                        await self.sio.emit("queue:stats", {"queues": stats}, room=supervisors_room(org_id),
-                                            namespace="/supervisor")
+                        await self.sio.emit(
+                            "queue:stats", {"queues": stats}, room=supervisors_room(org_id), namespace="/supervisor"
+                        )
             except Exception:
                 log.exception("supervisor_flush_failed")
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._inbox()), asyncio.create_task(self._flush_supervisors()),
-                       asyncio.create_task(self._heartbeat())]
+        self._tasks = [
+            asyncio.create_task(self._inbox()),
+            asyncio.create_task(self._flush_supervisors()),
+            asyncio.create_task(self._heartbeat()),
+        ]
 
     async def stop(self) -> None:
         for t in self._tasks:
