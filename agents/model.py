@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
+
+from queues.model import SkillLevels
 
 CHANNELS = ("chat", "sms", "whatsapp", "messenger", "email", "voice")
 DEFAULT_CAPACITY: dict[str, int] = {"voice": 1, "chat": 3, "sms": 3, "whatsapp": 3, "messenger": 3, "email": 5}
@@ -23,17 +25,9 @@ class AgentProfile(BaseModel):
     id: str
     org_id: str
     display_name: str
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: SkillLevels = Field(default_factory=dict)
     capacity: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CAPACITY))
     team: str | None = None
-
-    @field_validator("skills")
-    @classmethod
-    def _proficiency_range(cls, v: dict[str, int]) -> dict[str, int]:
-        for name, p in v.items():
-            if not 1 <= p <= 10:
-                raise ValueError(f"proficiency of {name!r} must be 1..10")
-        return v
 
     def full_capacity(self) -> dict[str, int]:
         return {**DEFAULT_CAPACITY, **self.capacity}

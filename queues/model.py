@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ChannelName = Literal["chat", "sms", "whatsapp", "messenger", "email", "voice"]
 IdentityType = Literal["phone", "email", "whatsapp", "messenger", "webchat"]
 StrategyName = Literal["longest_idle", "most_skilled", "least_occupied", "round_robin"]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
+
+
+def _levels_1_to_10(v: dict[str, int]) -> dict[str, int]:
+    for name, level in v.items():
+        if not 1 <= level <= 10:
+            raise ValueError(f"proficiency of {name!r} must be 1..10")
+    return v
+
+
+# Skill name → proficiency (or minimum proficiency), each 1..10.
+SkillLevels = Annotated[dict[str, int], AfterValidator(_levels_1_to_10)]
 
 # Priority dominates the score; the enqueue time in ms (< 10**13 until the year 2286) orders within it.
 PRIORITY_WEIGHT = 10**13
@@ -38,7 +49,7 @@ def queue_score(priority: int, enqueued_at_ms: int) -> int:
 class EscalationStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
     after_s: int = Field(ge=1)
-    min_proficiency: dict[str, int] | None = None
+    min_proficiency: SkillLevels | None = None
     overflow_queue: str | None = Field(default=None, pattern=NAME_PATTERN)
 
     @model_validator(mode="after")
@@ -52,7 +63,7 @@ class QueueConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME_PATTERN)
     channels: list[ChannelName] = Field(min_length=1)
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: SkillLevels = Field(default_factory=dict)
     strategy: StrategyName = "longest_idle"
     service_level_s: int = Field(default=20, ge=1, le=86400)
     offer_timeout_s: int = Field(default=20, ge=1, le=3600)
@@ -60,14 +71,6 @@ class QueueConfig(BaseModel):
     escalation: list[EscalationStep] = Field(default_factory=list)
     max_wait_s: int | None = Field(default=None, ge=1)
     last_agent_window_s: int = Field(default=0, ge=0)
-
-    @field_validator("skills")
-    @classmethod
-    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
-        for name, p in v.items():
-            if not 1 <= p <= 10:
-                raise ValueError(f"minimum proficiency of {name!r} must be 1..10")
-        return v
 
     @field_validator("escalation")
     @classmethod
@@ -110,14 +113,6 @@ class IntakeRequest(BaseModel):
     queue: str = Field(pattern=NAME_PATTERN)
     customer: CustomerRef
     priority: int | None = Field(default=None, ge=0, le=10)
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: SkillLevels = Field(default_factory=dict)
     subject: str | None = Field(default=None, max_length=500)
     message: MessageIn | None = None
-
-    @field_validator("skills")
-    @classmethod
-    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
-        for name, p in v.items():
-            if not 1 <= p <= 10:
-                raise ValueError(f"minimum proficiency of {name!r} must be 1..10")
-        return v

@@ -57,7 +57,7 @@ def preferred_agent(q: QueueConfig, c: customers.CustomerRouting, now: float) ->
     return c.last_agent_id, ms(now) + LAST_AGENT_FIRST_MS
 
 
-async def create_interaction(
+async def create_interaction_idempotent(
     pool: asyncpg.Pool,
     router: Router,
     queues: QueueCache,
@@ -68,6 +68,7 @@ async def create_interaction(
     idempotency_key: str | None,
     created_by: str,
 ) -> IntakeResult:
+    """Durable first, then queued; the same Idempotency-Key always answers with the same interaction."""
     q = await queues.get(org_id, req.queue)
     if q is None:
         raise IntakeError(422, "unknown_queue", f"no queue named {req.queue!r}")
@@ -97,9 +98,12 @@ async def create_interaction(
             created_by=created_by,
             created_at=to_datetime(now),
         )
-        if not await store.insert(conn, new, req.message.text if req.message else None):
-            # a concurrent request with the same key won the insert
-            raise _Retry()
+        inserted = await store.insert(conn, new, req.message.text if req.message else None)
+    if not inserted:
+        # a concurrent request with the same key won the insert: answer with its interaction
+        existing = await store.find_by_idempotency_key(pool, org_id, idempotency_key or "")
+        assert existing is not None
+        return IntakeResult(existing, False)
     INTERACTIONS_CREATED.labels(org_id, req.channel).inc()
     log.info("interaction_created", queue=q.name, channel=req.channel)
     record = await store.get(pool, org_id, iid)
@@ -110,31 +114,6 @@ async def create_interaction(
     except RedisError:
         log.exception("enqueue_failed_reconciler_will_retry", interaction_id=iid)
     return IntakeResult(record, True)
-
-
-class _Retry(Exception):
-    pass
-
-
-async def create_interaction_idempotent(
-    pool: asyncpg.Pool,
-    router: Router,
-    queues: QueueCache,
-    clock: Clock,
-    org_id: str,
-    req: IntakeRequest,
-    *,
-    idempotency_key: str | None,
-    created_by: str,
-) -> IntakeResult:
-    try:
-        return await create_interaction(
-            pool, router, queues, clock, org_id, req, idempotency_key=idempotency_key, created_by=created_by
-        )
-    except _Retry:
-        existing = await store.find_by_idempotency_key(pool, org_id, idempotency_key or "")
-        assert existing is not None
-        return IntakeResult(existing, False)
 
 
 async def enqueue_record(

@@ -220,6 +220,25 @@ local function drain(a, trigger)
   end
 end
 
+-- The interaction behind an agent's pending offer, or the error to return.
+local function pending_offer(agent_id, offer_id)
+  local iid = string.match(offer_id, '^(.+)%.%d+$')
+  local it = iid and load_it(iid)
+  if not it or it.offer ~= offer_id or it.state ~= 'offered' then
+    return nil, fail('offer_not_found', 'no such pending offer')
+  end
+  if it.agent ~= agent_id then return nil, fail('forbidden', 'this offer is not yours') end
+  return it, nil
+end
+
+-- What an interaction needs in a queue: the queue's skills plus its own, at the higher minimum.
+local function requirements(q, extra)
+  local req = {}
+  for s, m in pairs(q.skills) do req[s] = m end
+  for s, m in pairs(extra) do if (req[s] or 0) < m then req[s] = m end end
+  return req
+end
+
 local function open_counts(a)
   local counts = {connected = 0, wrap_up = 0, offered = 0}
   for _, iid in ipairs(redis.call('SMEMBERS', a.key .. ':open')) do
@@ -285,10 +304,8 @@ return finish()
 ACCEPT = (
     PRELUDE
     + r"""
-local iid = string.match(ARGV[3], '^(.+)%.%d+$')
-local it = iid and load_it(iid)
-if not it or it.offer ~= ARGV[3] or it.state ~= 'offered' then return fail('offer_not_found', 'no such pending offer') end
-if it.agent ~= ARGV[2] then return fail('forbidden', 'this offer is not yours') end
+local it, why = pending_offer(ARGV[2], ARGV[3])
+if not it then return why end
 redis.call('ZREM', P .. 'timers', 'offer|' .. it.id .. '|' .. it.offer)
 redis.call('HSET', it.key, 'state', 'connected', 'connected_at', fmt(NOW))
 redis.call('HDEL', it.key, 'offer')
@@ -301,10 +318,8 @@ return finish()
 REJECT = (
     PRELUDE
     + r"""
-local iid = string.match(ARGV[3], '^(.+)%.%d+$')
-local it = iid and load_it(iid)
-if not it or it.offer ~= ARGV[3] or it.state ~= 'offered' then return fail('offer_not_found', 'no such pending offer') end
-if it.agent ~= ARGV[2] then return fail('forbidden', 'this offer is not yours') end
+local it, why = pending_offer(ARGV[2], ARGV[3])
+if not it then return why end
 local a = load_agent(ARGV[2])
 redis.call('SADD', it.key .. ':rej', a.id)
 requeue(it, a)
@@ -494,9 +509,7 @@ if ARGV[4] == 'relax' then
 else
   local nq = qcfg(v)
   if not nq then return finish() end
-  local req = {}
-  for s, m in pairs(nq.skills) do req[s] = m end
-  for s, m in pairs(it.extra) do if (req[s] or 0) < m then req[s] = m end end
+  local req = requirements(nq, it.extra)
   redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
   it.queue = v; it.req = req
   redis.call('HSET', it.key, 'queue', v)
@@ -568,9 +581,7 @@ if not nq then return fail('not_found', 'no such queue') end
 local a = load_agent(ARGV[2])
 redis.call('SADD', it.key .. ':rej', a.id)
 redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
-local req = {}
-for s, m in pairs(nq.skills) do req[s] = m end
-for s, m in pairs(it.extra) do if (req[s] or 0) < m then req[s] = m end end
+local req = requirements(nq, it.extra)
 it.queue = target_q; it.req = req
 redis.call('HSET', it.key, 'queue', target_q, 'req', cjson.encode(req), 'transferred', '1')
 if ARGV[5] ~= '' then
@@ -596,9 +607,7 @@ redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
 if ARGV[3] ~= '' then
   local nq = qcfg(ARGV[3])
   if not nq then return fail('not_found', 'no such queue') end
-  local req = {}
-  for s, m in pairs(nq.skills) do req[s] = m end
-  for s, m in pairs(it.extra) do if (req[s] or 0) < m then req[s] = m end end
+  local req = requirements(nq, it.extra)
   it.queue = ARGV[3]; it.req = req
   redis.call('HSET', it.key, 'queue', it.queue, 'req', cjson.encode(req))
 end
