@@ -29,6 +29,7 @@ run: setup
 
 test: $(VENV)/.installed web/node_modules/.installed
 	bash deploy/local/bootstrap.sh browser
+	bash deploy/local/bootstrap.sh nginx
 	SWITCHBOARD_PG_FAST=1 bash $(SERVICES) start
 	$(ENV) && $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make` needs from Debian when it is missing: python3 venv support, Node.js/npm,
-# and Chromium for the browser tests. Idempotent; quiet when everything is there.
+# Chromium for the browser tests and nginx for the many-nodes test. Idempotent; quiet when everything is there.
 set -euo pipefail
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 updated=0
@@ -19,5 +19,8 @@ case "${1:-}" in
   browser)
     [ -x /usr/bin/chromium ] || apt_install chromium
     ;;
-  *) echo "usage: $0 python|node|browser" >&2; exit 2 ;;
+  nginx)
+    [ -x /usr/sbin/nginx ] || apt_install nginx
+    ;;
+  *) echo "usage: $0 python|node|browser|nginx" >&2; exit 2 ;;
 esac
