@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import stack
 from bench.posters import post_load
@@ -40,6 +41,8 @@ class E2EResult:
     post_p50: float
     post_p99: float
     rss_mib: list[float]
+    cpu_ms_per_routed: float
+    load_avg: str
 
     def lines(self) -> list[str]:
         return [
@@ -50,6 +53,8 @@ class E2EResult:
             f"  intake->offer ms  p50 {self.offer_p50:.1f}  p95 {self.offer_p95:.1f}  p99 {self.offer_p99:.1f}",
             f"  POST ms           p50 {self.post_p50:.1f}  p99 {self.post_p99:.1f}",
             f"  server RSS MiB    {', '.join(f'{r:.0f}' for r in self.rss_mib)}",
+            f"  server CPU per routed interaction (intake..wrap-up): {self.cpu_ms_per_routed:.2f} ms"
+            f" -> {1000 / self.cpu_ms_per_routed:.0f}/s per fully used core; load average {self.load_avg}",
         ]
 
 
@@ -74,11 +79,14 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
                 str(stack.ROOT / ".venv" / "bin" / "py-spy"), "record", "-f", "raw",
                 "-o", str(stack.ROOT / "test-artifacts" / "bench-profile.txt"),
                 "--pid", str(servers[0].pid), "-d", str(int(profile_s)), "--nonblocking")
+        cpu0 = sum(s.cpu_s() for s in servers)
         posts, errors, t0 = await post_load(bases, org.api_key, rate=rate, duration=duration, procs=post_procs,
                                             concurrency=concurrency, tag=org.id)
         await asyncio.sleep(max(1.0, hold_s * 2))  # the last offers arrive and are accepted
         rss = [s.rss_mib() for s in servers]
         result = await swarm.collect()
+        cpu = sum(s.cpu_s() for s in servers) - cpu0
+        load = Path("/proc/loadavg").read_text().split(" ", 1)[0]
         if profiler:
             await profiler.wait()
     finally:
@@ -97,6 +105,7 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
         duplicate_offers=result.duplicate_offers, agent_errors=len(result.errors),
         offer_p50=pct(offer_ms, 50), offer_p95=pct(offer_ms, 95), offer_p99=pct(offer_ms, 99),
         post_p50=pct(post_ms, 50), post_p99=pct(post_ms, 99), rss_mib=rss,
+        cpu_ms_per_routed=cpu * 1000 / max(1, len(result.accepted)), load_avg=load,
     )
 
 

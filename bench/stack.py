@@ -157,6 +157,11 @@ class Server:
     def rss_mib(self) -> float:
         return rss_mib(self.pid)
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the process has used (robust to other load on the box)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -7,6 +7,7 @@ Every process records, per interaction id, when its `offer` arrived and when the
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ async def _swarm(bases: list[str], tokens: list[str], hold_s: float, work: bool,
 
 def _main(bases: list[str], tokens: list[str], hold_s: float, work: bool, conn: Any, parallel: int) -> None:
     raise_nofile()
+    for name in ("engineio", "socketio"):  # one "packet queue is empty" line per disconnect otherwise
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     asyncio.run(_swarm(bases, tokens, hold_s, work, conn, parallel))
 
 
