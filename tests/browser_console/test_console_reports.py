@@ -33,6 +33,6 @@ async def test_report_page_shows_todays_intervals_and_exports_csv(page, org, age
     async with page.expect_download() as info:
         await page.get_by_role("link", name="Export queue intervals (CSV)").click()
     download = await info.value
-    text = open(await download.path(), encoding="utf-8").read()  # noqa: ASYNC230
+    text = open(await download.path(), encoding="utf-8").read()
     assert text.splitlines()[0].startswith("interval_start,queue,offered,answered")
     assert ",sales," in text
