@@ -3,6 +3,7 @@ the last socket gone for the grace period logs them out."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import socketio
@@ -66,9 +67,19 @@ class WrapUp(BaseModel):
     notes: str | None = Field(default=None, max_length=5000)
 
 
+_CODES: dict[tuple[str, str], tuple[float, list[dict[str, str]]]] = {}
+CODES_TTL_S = 5.0
+
+
 async def org_codes(ctx: Context, table: str, org_id: str) -> list[dict[str, str]]:
+    """The org's idle or wrap-up codes, cached a few seconds: read on every wrap-up and not-ready."""
+    hit = _CODES.get((table, org_id))
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
     rows = await ctx.pool.fetch(f"SELECT code, label FROM {table} WHERE org_id=$1 ORDER BY code", org_id)
-    return [{"code": r["code"], "label": r["label"]} for r in rows]
+    codes = [{"code": r["code"], "label": r["label"]} for r in rows]
+    _CODES[(table, org_id)] = (time.monotonic() + CODES_TTL_S, codes)
+    return codes
 
 
 class AgentNamespace(socketio.AsyncNamespace):
