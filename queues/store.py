@@ -71,13 +71,14 @@ async def find_by_idempotency_key(conn: asyncpg.Connection, org_id: str, key: st
     )
 
 
-async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: str | None) -> bool:
-    """Insert a queued interaction; False when its idempotency key was already used."""
-    inserted = await conn.fetchval(
+async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: str | None) -> asyncpg.Record | None:
+    """Insert a queued interaction and return its row; None when its idempotency key was already used."""
+    inserted = await conn.fetchrow(
         "INSERT INTO interactions (id, org_id, channel, queue, original_queue, state, priority, skills, subject,"
         " customer_id, idempotency_key, created_by, created_at, enqueued_at)"
         " VALUES ($1,$2,$3,$4,$4,'queued',$5,$6,$7,$8,$9,$10,$11,$11)"
-        " ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+        " ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+        f" RETURNING {COLUMNS}",
         uuid.UUID(new.id),
         new.org_id,
         new.channel,
@@ -91,7 +92,7 @@ async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: s
         new.created_at,
     )
     if inserted is None:
-        return False
+        return None
     await conn.execute(
         "INSERT INTO events (org_id, at, kind, interaction_id, queue, data) VALUES ($1,$2,'created',$3,$4,$5)",
         new.org_id,
@@ -102,7 +103,7 @@ async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: s
     )
     if first_message:
         await add_message(conn, new.org_id, new.id, "customer", None, first_message, new.created_at)
-    return True
+    return inserted
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, interaction_id: str) -> asyncpg.Record | None:

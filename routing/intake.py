@@ -98,16 +98,14 @@ async def create_interaction_idempotent(
             created_by=created_by,
             created_at=to_datetime(now),
         )
-        inserted = await store.insert(conn, new, req.message.text if req.message else None)
-    if not inserted:
+        record = await store.insert(conn, new, req.message.text if req.message else None)
+    if record is None:
         # a concurrent request with the same key won the insert: answer with its interaction
         existing = await store.find_by_idempotency_key(pool, org_id, idempotency_key or "")
         assert existing is not None
         return IntakeResult(existing, False)
     INTERACTIONS_CREATED.labels(org_id, req.channel).inc()
     log.info("interaction_created", queue=q.name, channel=req.channel)
-    record = await store.get(pool, org_id, iid)
-    assert record is not None
     pref, pref_until = preferred_agent(q, c, now)
     try:
         await enqueue_record(router, q, record, customer_name=c.name, preferred=pref, preferred_until_ms=pref_until)
