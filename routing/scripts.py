@@ -358,7 +358,7 @@ local a = load_agent(ARGV[2])
 local q = qcfg(it.queue)
 local wrap_ms = (q and q.wrap_ms) or 30000
 redis.call('HSET', it.key, 'state', 'wrap_up', 'ended_at', fmt(NOW), 'end_reason', ARGV[4])
-table.insert(out.ended, {iid = it.id, v = bump(it), agent = a.id, reason = ARGV[4], wrap_up_s = wrap_ms / 1000})
+table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = a.id, reason = ARGV[4], wrap_up_s = wrap_ms / 1000})
 redis.call('ZADD', P .. 'timers', fmt(NOW + wrap_ms), 'wrap|' .. it.id)
 if a.state == 'available' and open_counts(a).connected == 0 then
   set_state(a, 'wrap_up', nil); save_agent(a); refresh(a); touch(a)
@@ -469,7 +469,7 @@ for _, iid in ipairs(open) do
     if it.state == 'offered' then
       table.insert(out.revoked, {agent = a.id, offer_id = it.offer, iid = it.id, reason = 'logout'})
     else
-      table.insert(out.ended, {iid = it.id, v = bump(it), agent = a.id, reason = 'agent_logged_out', wrap_up_s = 0})
+      table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = a.id, reason = 'agent_logged_out', wrap_up_s = 0})
     end
     requeue(it, a); table.insert(back, it)
   elseif it and it.state == 'wrap_up' then
@@ -550,7 +550,7 @@ elseif prior == 'connected' then
   local wrap_ms = (q and q.wrap_ms) or 30000
   redis.call('HSET', it.key, 'state', 'wrap_up', 'ended_at', fmt(NOW), 'end_reason', 'customer')
   redis.call('ZADD', P .. 'timers', fmt(NOW + wrap_ms), 'wrap|' .. it.id)
-  table.insert(out.ended, {iid = it.id, v = bump(it), agent = it.agent, reason = 'customer', wrap_up_s = wrap_ms / 1000})
+  table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = it.agent, reason = 'customer', wrap_up_s = wrap_ms / 1000})
   local a = load_agent(it.agent)
   if a and a.state == 'available' and open_counts(a).connected == 0 then
     set_state(a, 'wrap_up', nil); save_agent(a); refresh(a); touch(a)
@@ -560,7 +560,7 @@ else
   return cjson.encode({prior = prior, report = cjson.decode(finish())})
 end
 redis.call('HSET', it.key, 'state', 'abandoned')
-out.abandoned = {{iid = it.id, v = bump(it), reason = ARGV[3], queue = it.queue}}
+out.abandoned = {{iid = it.id, v = bump(it), channel = it.channel, reason = ARGV[3], queue = it.queue}}
 redis.call('EXPIRE', it.key, 3600)
 redis.call('DEL', it.key .. ':rej')
 return cjson.encode({prior = prior, report = cjson.decode(finish())})
@@ -588,7 +588,7 @@ if ARGV[5] ~= '' then
   it.pref = ARGV[5]; it.pref_until = NOW + tonumber(ARGV[6])
   redis.call('HSET', it.key, 'pref', it.pref, 'pref_until', fmt(it.pref_until))
 end
-table.insert(out.ended, {iid = it.id, v = bump(it), agent = a.id, reason = 'transferred', wrap_up_s = 0})
+table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = a.id, reason = 'transferred', wrap_up_s = 0})
 requeue(it, a)
 save_agent(a); refresh(a); touch(a)
 route_it(it, 'transfer', false, false)

@@ -171,6 +171,8 @@ class Delivery:
                     "interaction": interaction_payload(c["iid"], h, now_ms),
                 },
             )
+            if c.get("channel") != "chat":
+                continue  # only web chats have a customer socket to tell
             name = await self.redis.hget(keys.agent(org_id, c["agent"]), "name")
             await self.sio.emit(
                 "agent:joined",
@@ -189,7 +191,7 @@ class Delivery:
                     "wrap_up_s": e.get("wrap_up_s", 0),
                 },
             )
-            if e["reason"] not in ("customer", "transferred"):
+            if e.get("channel") == "chat" and e["reason"] not in ("customer", "transferred"):
                 await self.sio.emit(
                     "chat:ended", {"reason": e["reason"]}, room=chat_room(org_id, e["iid"]), namespace="/customer"
                 )
@@ -212,9 +214,10 @@ class Delivery:
             self._dirty_queues[org_id].add(r["queue"])
         for a in report.get("abandoned") or []:
             self._dirty_queues[org_id].add(a["queue"])
-            await self.sio.emit(
-                "chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]), namespace="/customer"
-            )
+            if a.get("channel") == "chat":
+                await self.sio.emit(
+                    "chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]), namespace="/customer"
+                )
         for d in report.get("decisions") or []:
             if d.get("outcome") == "waiting":
                 queue = await self.redis.hget(keys.interaction(org_id, d["iid"]), "queue")
