@@ -18,7 +18,10 @@ import jsonschema_rs
 from harness import Org, intake
 from security_creds import make_org, token_for
 
+from web.api import load_modules
 from web.routes import api
+
+load_modules()  # every route registers itself on import
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "security"
