@@ -6,6 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import socketio
 import structlog
 from pydantic import BaseModel, ValidationError
 from socketio.exceptions import ConnectionRefusedError
@@ -81,3 +82,26 @@ def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awai
         return wrapper
 
     return deco
+
+
+LIFECYCLE = ("connect", "disconnect")
+
+
+class GuardedNamespace(socketio.AsyncNamespace):
+    """Unknown events get an error ack instead of silence, and a client cannot fire the lifecycle handlers.
+
+    python-socketio dispatches a client event *named* ``disconnect`` (or ``connect``) to ``on_disconnect``
+    like the real thing, which would drop an agent's socket count while the socket stays open. The real
+    ones run while the manager holds the sid as pending, so a sid that is fully connected means forged.
+    """
+
+    async def trigger_event(self, event_name: str, *args: Any) -> Any:
+        if event_name in LIFECYCLE:
+            sid = args[0] if args else None
+            if sid is not None and self.server.manager.is_connected(sid, self.namespace):
+                return err("unknown_event", f"{event_name} is not an event clients may send")
+            return await super().trigger_event(event_name, *args)
+        name = event_name.replace(":", "_")
+        if getattr(self, "on_" + name, None) is None:
+            return err("unknown_event", f"no such event: {event_name}")
+        return await super().trigger_event(name, *args)

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 import jwt
-import socketio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +17,7 @@ from routing.intake import IntakeError, create_interaction_idempotent
 from switchboard.clock import to_datetime
 from web.context import Context
 from web.conversations import Conversations
-from web.sio.common import err, event, ok, refuse
+from web.sio.common import GuardedNamespace, err, event, ok, refuse
 from web.sio.rooms import chat_room
 
 log = structlog.get_logger(__name__)
@@ -52,7 +51,7 @@ async def chat_queue(ctx: Context, org_id: str) -> str | None:
     return None
 
 
-class CustomerNamespace(socketio.AsyncNamespace):
+class CustomerNamespace(GuardedNamespace):
     def __init__(self, ctx: Context, conversations: Conversations) -> None:
         super().__init__("/customer")
         self.ctx = ctx
@@ -151,9 +150,3 @@ class CustomerNamespace(socketio.AsyncNamespace):
         prior = await self.ctx.router.abandon(s["org_id"], iid, "customer")
         await self.save_session(sid, {"org_id": s["org_id"], "interaction_id": None})
         return ok(prior_state=prior)
-
-    async def trigger_event(self, event_name: str, *args: Any) -> Any:
-        name = event_name.replace(":", "_")
-        if getattr(self, "on_" + name, None) is None and event_name not in ("connect", "disconnect"):
-            return err("unknown_event", f"no such event: {event_name}")
-        return await super().trigger_event(name, *args)

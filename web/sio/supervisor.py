@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
-
 from queues.live_stats import agent_grid, org_timezone, queue_stats
 from web.context import Context
-from web.sio.common import authenticate, err
+from web.sio.common import GuardedNamespace, authenticate
 from web.sio.rooms import supervisors_room
 
 
@@ -22,7 +20,7 @@ async def snapshot(ctx: Context, org_id: str) -> dict[str, Any]:
     }
 
 
-class SupervisorNamespace(socketio.AsyncNamespace):
+class SupervisorNamespace(GuardedNamespace):
     def __init__(self, ctx: Context) -> None:
         super().__init__("/supervisor")
         self.ctx = ctx
@@ -37,11 +35,6 @@ class SupervisorNamespace(socketio.AsyncNamespace):
         s = await self.get_session(sid)
         return {"ok": True, **await snapshot(self.ctx, s["org_id"])}
 
-    async def trigger_event(self, event_name: str, *args: Any) -> Any:
-        name = event_name.replace(":", "_")
-        if getattr(self, "on_" + name, None) is None and event_name not in ("connect", "disconnect"):
-            return err("unknown_event", f"no such event: {event_name}")
-        return await super().trigger_event(name, *args)
 
 
 async def stats_for(ctx: Context, org_id: str, names: list[str]) -> list[dict[str, Any]]:
