@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import socketio
 import structlog
 from aiohttp import web
@@ -78,9 +79,13 @@ STORE_DOWN = (*PG_DOWN, RedisConnectionError, RedisTimeoutError)
 
 @web.middleware
 async def unavailable_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """PostgreSQL or Redis unreachable: 503 with Retry-After, never a 2xx for data not stored."""
+    """PostgreSQL or Redis unreachable: 503 with Retry-After, never a 2xx for data not stored;
+    input PostgreSQL refuses to store (a NUL character, an out-of-range number): 400."""
     try:
         return await handler(request)
+    except asyncpg.DataError as e:
+        # e.g. a NUL character, which PostgreSQL text cannot hold: the input's fault, not ours
+        return error_response(400, "invalid_input", f"the input cannot be stored: {e.__class__.__name__}")
     except STORE_DOWN as e:
         log.warning("store_unavailable", path=request.path, error=repr(e))
         return error_response(
