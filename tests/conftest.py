@@ -5,6 +5,7 @@ Each test that needs isolation makes its own organisation, so tests never flush 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import uuid
@@ -53,7 +54,10 @@ async def database_url(service_env: dict[str, str]) -> AsyncIterator[str]:
     await migrate(url)
     yield url
     conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        await asyncio.wait_for(conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'), 20)
+    except TimeoutError:
+        pass  # left for the next run's clean machine; never hang the session
     await conn.close()
 
 
@@ -61,14 +65,20 @@ async def database_url(service_env: dict[str, str]) -> AsyncIterator[str]:
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     p = await create_pool(database_url, min_size=1, max_size=10)
     yield p
-    await p.close()
+    try:
+        await asyncio.wait_for(p.close(), 5)
+    except TimeoutError:
+        p.terminate()  # a connection stuck mid-operation must not hang the session
 
 
 @pytest.fixture(scope="session")
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(redis_url, decode_responses=True)
     yield client
-    await client.aclose()
+    try:
+        await asyncio.wait_for(client.aclose(), 5)
+    except TimeoutError:
+        pass
 
 
 @pytest.fixture
@@ -95,7 +105,10 @@ async def server(database_url: str, redis_url: str) -> AsyncIterator[TestServer]
     srv = TestServer(app, host="127.0.0.1", port=free_port())
     await srv.start_server()
     yield srv
-    await srv.close()
+    try:
+        await asyncio.wait_for(srv.close(), 15)
+    except TimeoutError:
+        pass  # shutting the app down must not hang the session
 
 
 @pytest.fixture

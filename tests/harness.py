@@ -25,15 +25,9 @@ def free_port() -> int:
 
 
 def test_settings(database_url: str, redis_url: str, **over: object) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        seat_grace_s=2,
-        timer_poll_ms=50,
-        login_rate_per_min=1000,
-        **over,
-    )  # type: ignore[arg-type]
+    values: dict[str, object] = {"secret_key": TEST_SECRET, "seat_grace_s": 2, "timer_poll_ms": 50,
+                                 "login_rate_per_min": 1000, **over}
+    return Settings(redis_url=redis_url, database_url=database_url, **values)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import socketio
 from harness import AgentClient, Org
 from security_creds import token_for
@@ -106,8 +105,6 @@ async def test_customer_and_supervisor_clients_cannot_fire_lifecycle_handlers(or
             await sio.disconnect()
 
 
-@pytest.mark.xfail(reason="web/sio/agent.py still lets a client event named 'disconnect' run on_disconnect;"
-                          " fixed by basing AgentNamespace on web.sio.common.GuardedNamespace", strict=False)
 async def test_an_agent_cannot_fake_its_own_disconnect(agents, org, redis):
     agent: AgentClient = await agents("agent3")
     await agent.wait("session")

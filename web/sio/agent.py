@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import socketio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,7 +16,7 @@ from switchboard import keys
 from switchboard.clock import to_datetime
 from web.context import Context
 from web.errors import ApiError
-from web.sio.common import authenticate, err, event, ok, refuse
+from web.sio.common import GuardedNamespace, authenticate, err, event, ok, refuse
 from web.sio.delivery import Delivery, interaction_payload
 from web.sio.rooms import agent_room
 
@@ -82,7 +81,7 @@ async def org_codes(ctx: Context, table: str, org_id: str) -> list[dict[str, str
     return codes
 
 
-class AgentNamespace(socketio.AsyncNamespace):
+class AgentNamespace(GuardedNamespace):
     def __init__(self, ctx: Context, delivery: Delivery) -> None:
         super().__init__("/agent")
         self.ctx = ctx
@@ -260,10 +259,3 @@ class AgentNamespace(socketio.AsyncNamespace):
             return err("invalid_wrap_up_code", "choose one of the org's wrap-up codes", sorted(codes))
         await self.ctx.router.wrap_up(org_id, agent_id, m.interaction_id, m.code, m.notes or "")
         return ok()
-
-    async def trigger_event(self, event_name: str, *args: Any) -> Any:
-        """Unknown events get an error ack instead of silence."""
-        name = event_name.replace(":", "_")
-        if getattr(self, "on_" + name, None) is None and event_name not in ("connect", "disconnect"):
-            return err("unknown_event", f"no such event: {event_name}")
-        return await super().trigger_event(name, *args)
