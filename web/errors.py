@@ -13,7 +13,9 @@ log = structlog.get_logger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -26,8 +28,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(error_body(code, message, details), status=status, headers=headers)
 
 
@@ -39,8 +42,15 @@ def validation_details(e: ValidationError) -> list[dict[str, Any]]:
 
 
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
     429: "rate_limited",
 }
 
@@ -57,9 +67,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if e.status < 400:
             raise
         code = HTTP_CODES.get(e.status, "http_error")
-        return error_response(e.status, code, e.reason or code, headers={
-            k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")
-        })
+        return error_response(
+            e.status,
+            code,
+            e.reason or code,
+            headers={k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")},
+        )
     except Exception:
         log.exception("unhandled_error", path=request.path, method=request.method)
         return error_response(500, "internal_error", "internal error; it has been logged")

@@ -124,8 +124,8 @@ async def test_drain_offers_best_waiting_across_queues_when_agent_frees(env):
 async def test_capacity_per_channel_and_voice_exclusive(env):
     await env.queue(**SALES)
     a = await env.agent("a", {"sales": 5}, capacity={"chat": 2, "voice": 1})
-    c1, r1 = await env.interaction("sales")
-    c2, r2 = await env.interaction("sales")
+    _, r1 = await env.interaction("sales")
+    _, r2 = await env.interaction("sales")
     c3, r3 = await env.interaction("sales")
     assert r1["offers"] and r2["offers"] and not r3["offers"]
     v, rv = await env.interaction("sales", channel="voice")

@@ -68,17 +68,24 @@ async def force_state(request: web.Request) -> web.Response:
         await ctx.extras["disconnect_agent"](p.org_id, agent_id)
     else:
         if m.state == "not_ready":
-            ok_codes = {r["code"] for r in await ctx.pool.fetch("SELECT code FROM idle_codes WHERE org_id=$1", p.org_id)}
+            ok_codes = {
+                r["code"] for r in await ctx.pool.fetch("SELECT code FROM idle_codes WHERE org_id=$1", p.org_id)
+            }
             if m.idle_code not in ok_codes:
                 raise ApiError(422, "invalid_idle_code", "choose one of the org's idle codes", sorted(ok_codes))
         await ctx.router.set_state(p.org_id, agent_id, m.state, m.idle_code if m.state == "not_ready" else None)
-    await ctx.pool.execute("INSERT INTO audit_log (org_id, actor, action, data) VALUES ($1,$2,'agent_state_forced',$3)",
-                           p.org_id, p.subject, {"agent_id": agent_id, "state": m.state, "idle_code": m.idle_code})
+    await ctx.pool.execute(
+        "INSERT INTO audit_log (org_id, actor, action, data) VALUES ($1,$2,'agent_state_forced',$3)",
+        p.org_id,
+        p.subject,
+        {"agent_id": agent_id, "state": m.state, "idle_code": m.idle_code},
+    )
     return web.json_response({"items": [{"id": agent_id, **(await ctx.router.agent_live(p.org_id, agent_id) or {})}]})
 
 
-@api.route("POST", "/api/v1/interactions/{id}/move", roles=STAFF, body=MoveInteraction, response=ItemList,
-           tag="supervisor")
+@api.route(
+    "POST", "/api/v1/interactions/{id}/move", roles=STAFF, body=MoveInteraction, response=ItemList, tag="supervisor"
+)
 async def move(request: web.Request) -> web.Response:
     """Move a waiting interaction to another queue and/or change its priority."""
     ctx = ctx_of(request)
@@ -99,5 +106,7 @@ async def move(request: web.Request) -> web.Response:
     except RoutingError as e:
         raise ApiError(409, e.code, e.message) from e
     if m.priority is not None:
-        await ctx.pool.execute("UPDATE interactions SET priority=$3 WHERE org_id=$1 AND id=$2::uuid", p.org_id, iid, m.priority)
+        await ctx.pool.execute(
+            "UPDATE interactions SET priority=$3 WHERE org_id=$1 AND id=$2::uuid", p.org_id, iid, m.priority
+        )
     return web.json_response({"items": [await ctx.router.interaction_live(p.org_id, iid)]})
