@@ -147,6 +147,12 @@ async def test_schemathesis_as_every_role_finds_no_5xx_and_no_schema_drift(http,
     results = await asyncio.gather(*(
         _run(role, o.base, bearer, runs[o.id], tmp_path / f"{role}.ndjson") for role, (o, bearer) in roles.items()
     ))
+    results = list(results)
+    for i, (role, (o, bearer)) in enumerate(roles.items()):
+        rc, out = results[i]
+        if rc != 0 and "AST constructor recursion depth mismatch" in out and "FAILURES" not in out:
+            # a CPython 3.11 SystemError inside hypothesis's repr of a strategy: the tool, not the API
+            results[i] = await _run(role, o.base, bearer, runs[o.id], tmp_path / f"{role}-again.ndjson")
     summary: dict[str, object] = {}
     failed = []
     for (role, _), (rc, out) in zip(roles.items(), results, strict=True):
