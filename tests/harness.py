@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import socket as _socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
+import pytest
 import socketio
 
 from switchboard.settings import Settings
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
+
 TEST_SECRET = "test-secret-" + "x" * 20
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -177,3 +189,47 @@ async def connect_agent(base: str, token: str) -> tuple[socketio.AsyncClient, ob
     except socketio.exceptions.ConnectionError:
         return sio, (refused[0] if refused else {"code": "connect_failed"})
     return sio, None
+
+
+def artifact(name: str) -> str:
+    """A path under test-artifacts/ (screenshots and reports CI keeps)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return str(ARTIFACTS / name)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The system's headless Chromium (never a downloaded one); skips the test where there is none."""
+    from playwright.async_api import async_playwright  # only browser tests pay for the import
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no {CHROMIUM}")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        await browser.close()
+
+
+class Pages:
+    """Pages each in a browser context of its own (own sessionStorage), watched for script errors."""
+
+    def __init__(self, browser: Browser, viewport: ViewportSize, timeout_ms: float) -> None:
+        self.browser = browser
+        self.viewport = viewport
+        self.timeout_ms = timeout_ms
+        self.contexts: list[BrowserContext] = []
+        self.errors: list[str] = []
+
+    async def new(self) -> Page:
+        ctx = await self.browser.new_context(viewport=self.viewport)
+        self.contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.set_default_timeout(self.timeout_ms)
+        return page
+
+    async def close(self) -> None:
+        """Close every context; an uncaught script error in any page fails the test."""
+        for ctx in self.contexts:
+            await ctx.close()
+        assert not self.errors, f"script errors in the page: {self.errors}"

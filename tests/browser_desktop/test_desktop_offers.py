@@ -4,7 +4,8 @@ times out (RONA) and the desktop shows the agent as not ready / rona."""
 import re
 
 import pytest
-from desktop_fixtures import artifact, chat_body, get_json, open_desktop, post_json, staff_token
+from desktop_fixtures import artifact, chat_body, get_json, open_desktop, post_json
+from harness import login_token
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
@@ -35,7 +36,7 @@ async def test_rejected_offer_goes_back_to_the_queue(new_page, org, http, agents
 
 
 async def test_unanswered_offer_times_out_and_the_desktop_shows_rona(new_page, org, http):
-    admin = await staff_token(http, org.base, org.email("admin"))
+    admin = await login_token(http, org, "admin")
     status, body = await post_json(http, f"{org.base}/api/v1/queues", {
         "name": "fastq", "channels": ["chat"], "skills": {"sales": 1}, "offer_timeout_s": 2}, admin)
     assert status == 201, body
