@@ -216,99 +216,109 @@ def _ts(ms: float) -> datetime:
     return to_datetime(ms / 1000)
 
 
-async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, Any], now_ms: int) -> None:
-    """Write one routing script's report: state changes (in version order), decisions and events."""
-    changes: list[tuple[int, str, dict[str, Any]]] = []
-    for kind in ("offers", "connected", "ended", "completed", "requeued", "abandoned"):
-        for entry in report.get(kind) or []:
-            changes.append((int(entry["v"]), kind, entry))
-    changes.sort(key=lambda c: c[0])
-    at = _ts(now_ms)
+# One statement for every kind of change, so a batch of reports is one ``executemany`` in version
+# order; a column a change does not set is passed as NULL and kept.
+_APPLY_CHANGE = (
+    "UPDATE interactions SET state=$3,"
+    " agent_id=CASE WHEN $4 THEN $5 ELSE agent_id END,"
+    " queue=COALESCE($6, queue),"
+    " offered_at=COALESCE($7, offered_at), connected_at=COALESCE($8, connected_at),"
+    " ended_at=COALESCE($9, ended_at), completed_at=COALESCE($10, completed_at),"
+    " end_reason=COALESCE($11, end_reason), wrap_up_code=COALESCE($12, wrap_up_code),"
+    " wrap_up_notes=COALESCE($13, wrap_up_notes), live_version=$2, updated_at=now()"
+    " WHERE id=$1 AND live_version < $2"
+)
+_STATE_OF = {
+    "offers": "offered",
+    "connected": "connected",
+    "ended": "wrap_up",
+    "completed": "completed",
+    "requeued": "queued",
+    "abandoned": "abandoned",
+}
+
+
+def _change_row(kind: str, e: dict[str, Any], v: int, at: datetime) -> tuple[Any, ...]:
+    """Parameters of _APPLY_CHANGE for one reported change."""
+    agent = uuid.UUID(e["agent"]) if e.get("agent") and kind in ("offers", "connected") else None
+    return (
+        uuid.UUID(e["iid"]),
+        v,
+        _STATE_OF[kind],
+        kind in ("offers", "connected", "requeued"),  # requeued clears the agent
+        agent,
+        e["queue"] if kind == "requeued" else None,
+        at if kind == "offers" else None,
+        at if kind == "connected" else None,
+        at if kind in ("ended", "abandoned") else None,
+        at if kind == "completed" else None,
+        e.get("reason") if kind in ("ended", "abandoned") else None,
+        (e.get("code") or None) if kind == "completed" else None,
+        (e.get("notes") or None) if kind == "completed" else None,
+    )
+
+
+def _event_row(org_id: str, kind: str, e: dict[str, Any], at: datetime) -> tuple[Any, ...]:
+    iid = uuid.UUID(e["iid"])
+    agent = uuid.UUID(e["agent"]) if e.get("agent") else None
+    if kind == "offers":
+        return (org_id, at, "offered", iid, agent, e["queue"], {"rule": e["rule"]})
+    if kind == "connected":
+        return (org_id, at, "connected", iid, agent, e["queue"], {})
+    if kind == "ended":
+        return (org_id, at, "ended", iid, agent, None, {"reason": e["reason"]})
+    if kind == "completed":
+        return (org_id, at, "completed", iid, agent, None, {"code": e.get("code") or None, "auto": bool(e.get("auto"))})
+    if kind == "requeued":
+        return (org_id, at, "requeued", iid, None, e["queue"], {"overflow": bool(e.get("overflow"))})
+    return (org_id, at, "abandoned", iid, None, e["queue"], {"reason": e["reason"]})
+
+
+RecordedReport = tuple[str, dict[str, Any], int]  # (org_id, report, now_ms)
+
+
+async def apply_reports(conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+    """Write routing scripts' reports: state changes in version order, then decisions and events.
+
+    Many reports go in one transaction with one ``executemany`` per table; each change carries its
+    interaction's live version, so a change older than the row's is skipped whatever the batch order.
+    """
+    changes: list[tuple[int, tuple[Any, ...]]] = []
+    connected: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
-    for v, kind, e in changes:
-        iid = uuid.UUID(e["iid"])
-        if kind == "offers":
-            await conn.execute(
-                "UPDATE interactions SET state='offered', agent_id=$3, offered_at=$4, live_version=$2,"
-                " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                uuid.UUID(e["agent"]),
-                at,
-            )
-            events.append((org_id, at, "offered", iid, uuid.UUID(e["agent"]), e["queue"], {"rule": e["rule"]}))
-        elif kind == "connected":
-            await conn.execute(
-                "UPDATE interactions SET state='connected', agent_id=$3, connected_at=$4, live_version=$2,"
-                " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                uuid.UUID(e["agent"]),
-                at,
-            )
-            events.append((org_id, at, "connected", iid, uuid.UUID(e["agent"]), e["queue"], {}))
-            # remembered for last-agent routing of the customer's next contact
-            await conn.execute(
-                "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
-                " WHERE i.id=$1 AND c.id=i.customer_id",
-                iid,
-                uuid.UUID(e["agent"]),
-                at,
-            )
-        elif kind == "ended":
-            await conn.execute(
-                "UPDATE interactions SET state='wrap_up', ended_at=$3, end_reason=$4, live_version=$2,"
-                " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                at,
-                e["reason"],
-            )
-            events.append((org_id, at, "ended", iid, uuid.UUID(e["agent"]), None, {"reason": e["reason"]}))
-        elif kind == "completed":
-            await conn.execute(
-                "UPDATE interactions SET state='completed', completed_at=$3, wrap_up_code=NULLIF($4,''),"
-                " wrap_up_notes=NULLIF($5,''), live_version=$2, updated_at=now()"
-                " WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                at,
-                e.get("code") or "",
-                e.get("notes") or "",
-            )
+    decisions: list[tuple[Any, ...]] = []
+    for org_id, report, now_ms in reports:
+        at = _ts(now_ms)
+        mine = sorted(((int(e["v"]), kind, e) for kind in _STATE_OF for e in report.get(kind) or []),
+                      key=lambda c: c[0])
+        for v, kind, e in mine:
+            changes.append((v, _change_row(kind, e, v, at)))
+            events.append(_event_row(org_id, kind, e, at))
+            if kind == "connected":
+                # remembered for last-agent routing of the customer's next contact
+                connected.append((uuid.UUID(e["iid"]), uuid.UUID(e["agent"]), at))
+        for r in report.get("revoked") or []:
             events.append(
-                (
-                    org_id,
-                    at,
-                    "completed",
-                    iid,
-                    uuid.UUID(e["agent"]),
-                    None,
-                    {"code": e.get("code") or None, "auto": bool(e.get("auto"))},
-                )
+                (org_id, at, "offer_revoked", uuid.UUID(r["iid"]), uuid.UUID(r["agent"]), None, {"reason": r["reason"]})
             )
-        elif kind == "requeued":
-            await conn.execute(
-                "UPDATE interactions SET state='queued', queue=$3, agent_id=NULL, live_version=$2, updated_at=now()"
-                " WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                e["queue"],
+        for o in report.get("offers") or []:
+            decisions.append(
+                (org_id, uuid.UUID(o["iid"]), at, o["trigger"], "offered", uuid.UUID(o["agent"]), o["rule"],
+                 _considered(o.get("candidates")))
             )
-            events.append((org_id, at, "requeued", iid, None, e["queue"], {"overflow": bool(e.get("overflow"))}))
-        elif kind == "abandoned":
-            await conn.execute(
-                "UPDATE interactions SET state='abandoned', end_reason=$3, ended_at=$4, live_version=$2,"
-                " updated_at=now() WHERE id=$1 AND live_version < $2",
-                iid,
-                v,
-                e["reason"],
-                at,
+        for d in report.get("decisions") or []:
+            decisions.append(
+                (org_id, uuid.UUID(d["iid"]), at, d["trigger"], d["outcome"], None, None,
+                 _considered(d.get("candidates")))
             )
-            events.append((org_id, at, "abandoned", iid, None, e["queue"], {"reason": e["reason"]}))
-    for r in report.get("revoked") or []:
-        events.append(
-            (org_id, at, "offer_revoked", uuid.UUID(r["iid"]), uuid.UUID(r["agent"]), None, {"reason": r["reason"]})
+    if changes:
+        changes.sort(key=lambda c: c[0])
+        await conn.executemany(_APPLY_CHANGE, [row for _, row in changes])
+    if connected:
+        await conn.executemany(
+            "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
+            " WHERE i.id=$1 AND c.id=i.customer_id",
+            connected,
         )
     if events:
         await conn.executemany(
@@ -316,25 +326,14 @@ async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, 
             " VALUES ($1,$2,$3,$4,$5,$6,$7)",
             events,
         )
-    rows = [
-        (
-            org_id,
-            uuid.UUID(o["iid"]),
-            at,
-            o["trigger"],
-            "offered",
-            uuid.UUID(o["agent"]),
-            o["rule"],
-            _considered(o.get("candidates")),
-        )
-        for o in report.get("offers") or []
-    ] + [
-        (org_id, uuid.UUID(d["iid"]), at, d["trigger"], d["outcome"], None, None, _considered(d.get("candidates")))
-        for d in report.get("decisions") or []
-    ]
-    if rows:
+    if decisions:
         await conn.executemany(
             "INSERT INTO routing_decisions (org_id, interaction_id, at, trigger, outcome, winner, rule, candidates)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-            rows,
+            decisions,
         )
+
+
+async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, Any], now_ms: int) -> None:
+    """Write one routing script's report (see apply_reports)."""
+    await apply_reports(conn, [(org_id, report, now_ms)])

@@ -16,3 +16,8 @@ INTAKE_TO_OFFER = Histogram(
 INTERACTIONS_CREATED = Counter(
     "switchboard_interactions_created_total", "Interactions accepted by intake", ["org", "channel"]
 )
+RECORD_BATCH = Histogram(
+    "switchboard_record_batch_reports",
+    "Routing reports written to PostgreSQL in one transaction (group commit)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)

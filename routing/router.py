@@ -16,23 +16,15 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from queues import store
 from queues.config import QueueCache
 from routing import scripts
 from routing.metrics import DECISION_SECONDS, INTAKE_TO_OFFER, OFFERS
+from routing.recorder import ReportRecorder
 from switchboard import keys
 from switchboard.clock import Clock, ms
 
 log = structlog.get_logger(__name__)
 Report = dict[str, Any]
-PG_DOWN = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InternalClientError,
-)
 
 
 class RoutingError(Exception):
@@ -85,6 +77,7 @@ class Router:
         self.clock = clock
         self.queues = queues
         self.notifier: Notifier = notifier or NullNotifier()
+        self.recorder = ReportRecorder(pool)
         self._scripts = {name: redis.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
         self.after_report: list[Callable[[str, Report], Awaitable[None]]] = []
 
@@ -111,12 +104,7 @@ class Router:
         for r in report["revoked"]:
             OFFERS.labels("timeout" if r["reason"] == "timeout" else "revoked").inc()
         if any(report.get(k) for k in RECORDED):
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await store.apply_report(conn, org_id, report, now_ms)
-            except PG_DOWN as e:
-                # Redis already holds the change; the reconciler records terminal states later.
-                log.warning("record_deferred_postgres_down", org_id=org_id, error=repr(e))
+            await self.recorder.record(org_id, report, now_ms)
         # The change is made; a failure to tell someone must not turn it into an error for the caller
         # (a reconnecting desktop gets the server's truth in its session snapshot).
         try:

@@ -24,7 +24,8 @@ from agents import presence
 from agents.store import agent_profile
 from queues.config import QueueCache
 from routing.reconciler import reconcile_all
-from routing.router import PG_DOWN, Router
+from routing.recorder import PG_DOWN
+from routing.router import Router
 from routing.timers import TimerPoller, stop_task
 from switchboard import keys, redis_conn
 from switchboard.clock import Clock, SystemClock
@@ -216,6 +217,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         for t in tasks:
             await stop_task(t)
         await delivery.stop()
+        await router.recorder.close()
         if mgr is not None:
             await _close_manager(mgr)
         await redis.aclose()
