@@ -6,18 +6,14 @@ what the goals in issue #10 are stated for.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
@@ -27,6 +23,8 @@ from licensing.service import LicenseService
 from switchboard.clock import SystemClock
 from switchboard.db import create_pool, migrate
 from switchboard.demo import seed_org
+from switchboard.process import ServerProcess
+from switchboard.process import free_port as free_port  # callers use stack.free_port
 from web.auth import hash_password, issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,49 +108,26 @@ async def flush_redis() -> None:
         await r.aclose()
 
 
-class Server:
-    """One `switchboard serve` process on a given port."""
+class Server(ServerProcess):
+    """One `switchboard serve` process on a given port, with the benchmark's database, Redis db and limits."""
 
     def __init__(self, port: int, node_id: str = "bench1", **env: str) -> None:
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.env = {
-            **os.environ,
-            "SWITCHBOARD_DATABASE_URL": DATABASE_URL,
-            "SWITCHBOARD_REDIS_URL": REDIS_URL,
-            "SWITCHBOARD_PORT": str(port),
-            "SWITCHBOARD_SECRET_KEY": SECRET,
-            "SWITCHBOARD_NODE_ID": node_id,
-            "SWITCHBOARD_LOG_LEVEL": "WARNING",
-            "SWITCHBOARD_LOGIN_RATE_PER_MIN": "10000000",
-            "SWITCHBOARD_INTAKE_RATE_PER_S": "10000000",
-            **env,
-        }
-        self.log = ROOT / "test-artifacts" / f"bench-{node_id}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self) -> None:
-        self.log.parent.mkdir(exist_ok=True)
-        out = open(self.log, "wb")  # the child holds it
-        self.proc = subprocess.Popen([sys.executable, "-m", "switchboard.cli", "serve"], env=self.env, cwd=ROOT,
-                                     stdout=out, stderr=subprocess.STDOUT, preexec_fn=raise_nofile)
-        async with aiohttp.ClientSession() as s:
-            for _ in range(400):
-                try:
-                    async with s.get(self.base + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-                await asyncio.sleep(0.05)
-        raise RuntimeError("server did not become ready")
+        super().__init__(
+            {
+                "SWITCHBOARD_DATABASE_URL": DATABASE_URL,
+                "SWITCHBOARD_REDIS_URL": REDIS_URL,
+                "SWITCHBOARD_SECRET_KEY": SECRET,
+                "SWITCHBOARD_NODE_ID": node_id,
+                "SWITCHBOARD_LOG_LEVEL": "WARNING",
+                "SWITCHBOARD_LOGIN_RATE_PER_MIN": "10000000",
+                "SWITCHBOARD_INTAKE_RATE_PER_S": "10000000",
+                **env,
+            },
+            ROOT / "test-artifacts" / f"bench-{node_id}.log",
+            port=port,
+            stop_timeout_s=15,
+            preexec_fn=raise_nofile,
+        )
 
     def rss_mib(self) -> float:
         return rss_mib(self.pid)
@@ -162,15 +137,6 @@ class Server:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
 
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -178,10 +144,3 @@ def rss_mib(pid: int) -> float:
             return int(line.split()[1]) / 1024
     return 0.0
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -7,7 +7,6 @@ Kept out of conftest.py because several folders have their own conftest.py, whic
 from __future__ import annotations
 
 import asyncio
-import socket as _socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 import socketio
 
+from switchboard.process import free_port as free_port  # one definition for tests and bench
 from switchboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,12 +28,6 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with _socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_settings(database_url: str, redis_url: str, **over: object) -> Settings:
