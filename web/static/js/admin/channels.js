@@ -1,8 +1,8 @@
 // Channel provider settings per channel, edited as JSON. The route may not exist on this server
 // yet; a 404 shows "not available" instead of an error.
 
-import { api, clearError, showError, showNotice } from '../supervisor/api.js';
-import { h } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, h, showError, showNotice } from '../console/dom.js';
 
 const CHANNELS = ['sms', 'whatsapp', 'messenger', 'email'];
 
@@ -18,7 +18,7 @@ function channelPanel(channel) {
 
   const load = async () => {
     try {
-      const cfg = await api('GET', `/api/v1/channels/${channel}`);
+      const cfg = await api(`/api/v1/channels/${channel}`);
       text.value = JSON.stringify(cfg, null, 2);
       text.disabled = save.disabled = false;
       status.textContent = 'Configured.';
@@ -49,7 +49,7 @@ function channelPanel(channel) {
       return;
     }
     try {
-      const saved = await api('PUT', `/api/v1/channels/${channel}`, body);
+      const saved = await api(`/api/v1/channels/${channel}`, { method: 'PUT', body });
       text.value = JSON.stringify(saved, null, 2);
       showNotice(notice, `Saved ${channel} settings.`);
     } catch (err) {

@@ -1,7 +1,7 @@
 // Skills, idle codes and wrap-up codes: three small lists with the same add/delete shape.
 
-import { api, clearError, showError } from '../supervisor/api.js';
-import { h } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, h, showError } from '../console/dom.js';
 
 const LISTS = [
   { path: '/api/v1/skills', title: 'Skills', key: 'name', text: 'description', keyLabel: 'Skill name', textLabel: 'Description' },
@@ -22,12 +22,12 @@ function codeList(spec) {
 
   const load = async () => {
     try {
-      const items = (await api('GET', spec.path)).items || [];
+      const items = (await api(spec.path)).items || [];
       tbody.replaceChildren(...items.map((it) => {
         const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${spec.keyLabel.toLowerCase()} ${it[spec.key]}` }, 'Delete');
         del.addEventListener('click', async () => {
           try {
-            await api('DELETE', `${spec.path}/${encodeURIComponent(it[spec.key])}`);
+            await api(`${spec.path}/${encodeURIComponent(it[spec.key])}`, { method: 'DELETE' });
             clearError(errBox);
             await load();
           } catch (err) {
@@ -44,7 +44,8 @@ function codeList(spec) {
     ev.preventDefault();
     clearError(errBox);
     try {
-      await api('POST', spec.path, { [spec.key]: keyInput.value.trim(), [spec.text]: textInput.value.trim() });
+      const body = { [spec.key]: keyInput.value.trim(), [spec.text]: textInput.value.trim() };
+      await api(spec.path, { method: 'POST', body });
       form.reset();
       await load();
     } catch (err) {

@@ -1,6 +1,6 @@
 // The admin console: sections switched by the URL hash, each loaded the first time it is shown.
 
-import { requireLogin } from '../supervisor/login.js';
+import { openConsole } from '../console/shell.js';
 import { channelsSection } from './channels.js';
 import { codesSection } from './codes.js';
 import { keysSection } from './keys.js';
@@ -35,4 +35,4 @@ function start() {
   show();
 }
 
-requireLogin(['admin'], start);
+openConsole({ current: '/admin', signInTitle: 'Admin sign-in', roles: ['admin'], start });

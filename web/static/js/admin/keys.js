@@ -1,7 +1,7 @@
 // Integration API keys: the secret is shown once, in the creation response, and never again.
 
-import { api, clearError, showError } from '../supervisor/api.js';
-import { h } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, h, showError } from '../console/dom.js';
 
 export function keysSection() {
   const tbody = document.querySelector('#keys-table tbody');
@@ -12,13 +12,13 @@ export function keysSection() {
 
   const load = async () => {
     try {
-      const items = (await api('GET', '/api/v1/api-keys')).items || [];
+      const items = (await api('/api/v1/api-keys')).items || [];
       tbody.replaceChildren(...items.map((k) => {
         const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke key ${k.name}`, disabled: Boolean(k.revoked_at) }, 'Revoke');
         revoke.addEventListener('click', async () => {
           if (!confirm(`Revoke the key "${k.name}"? Integrations using it stop working at once.`)) return;
           try {
-            await api('DELETE', `/api/v1/api-keys/${k.id}`);
+            await api(`/api/v1/api-keys/${k.id}`, { method: 'DELETE' });
             await load();
           } catch (err) {
             showError(errBox, err);
@@ -37,7 +37,7 @@ export function keysSection() {
     clearError(errBox);
     created.hidden = true;
     try {
-      const k = await api('POST', '/api/v1/api-keys', { name: form.elements.name.value.trim() });
+      const k = await api('/api/v1/api-keys', { method: 'POST', body: { name: form.elements.name.value.trim() } });
       secret.textContent = k.key;
       created.hidden = false;
       form.reset();

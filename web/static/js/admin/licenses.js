@@ -1,8 +1,8 @@
 // Licenses: the org's signed documents, usage per measurement period with a per-day chart,
 // and a warning at 80 % / 100 % of seats. Upload takes the signed JSON exactly as issued.
 
-import { api, clearError, showError, showNotice } from '../supervisor/api.js';
-import { h } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, h, showError, showNotice } from '../console/dom.js';
 
 const fmtDate = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
@@ -32,7 +32,7 @@ export function licensesSection() {
 
   const loadList = async () => {
     try {
-      const items = (await api('GET', '/api/v1/licenses')).items || [];
+      const items = (await api('/api/v1/licenses')).items || [];
       tbody.replaceChildren(...items.map((l) => h('tr', { dataset: { license: l.license_id } },
         h('td', { class: 'mono' }, l.license_id), h('td', {}, l.model), h('td', { class: 'num' }, l.seats),
         h('td', {}, l.period), h('td', {}, l.timezone), h('td', {}, fmtDate(l.valid_from)),
@@ -99,7 +99,7 @@ export function licensesSection() {
     clearError(usageErr);
     try {
       const q = periodInput.value ? `?period=${encodeURIComponent(periodInput.value)}` : '';
-      renderUsage(await api('GET', `/api/v1/licenses/usage${q}`));
+      renderUsage(await api(`/api/v1/licenses/usage${q}`));
     } catch (err) {
       showError(usageErr, err);
     }
@@ -120,7 +120,7 @@ export function licensesSection() {
       return;
     }
     try {
-      const r = await api('POST', '/api/v1/licenses', undefined, { rawBody: raw });
+      const r = await api('/api/v1/licenses', { method: 'POST', rawBody: raw });
       const lic = (r.items || [])[0] || {};
       showNotice(notice, `Uploaded ${lic.license_id || 'license'}.`);
       form.reset();

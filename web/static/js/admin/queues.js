@@ -1,8 +1,8 @@
 // Queues: channels, required skills, strategy, SL threshold, offer timeout, wrap-up, max wait and
 // escalation steps ({after_s, min_proficiency} or {after_s, overflow_queue}). Changes route at once.
 
-import { api, clearError, showError, showNotice } from '../supervisor/api.js';
-import { formatPairs, h, parsePairs } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
 
 const CHANNELS = ['chat', 'sms', 'whatsapp', 'messenger', 'email', 'voice'];
 
@@ -94,7 +94,7 @@ export function queuesSection() {
   let current = [];
   const load = async () => {
     try {
-      current = (await api('GET', '/api/v1/queues')).items || [];
+      current = (await api('/api/v1/queues')).items || [];
       tbody.replaceChildren(...current.map((q) => {
         const ed = h('button', { type: 'button', 'aria-label': `Edit queue ${q.name}` }, 'Edit');
         ed.addEventListener('click', () => edit(q));
@@ -102,7 +102,7 @@ export function queuesSection() {
         del.addEventListener('click', async () => {
           if (!confirm(`Delete queue ${q.name}?`)) return;
           try {
-            await api('DELETE', `/api/v1/queues/${encodeURIComponent(q.name)}`);
+            await api(`/api/v1/queues/${encodeURIComponent(q.name)}`, { method: 'DELETE' });
             clearError(errBox);
             await load();
           } catch (err) {
@@ -148,10 +148,10 @@ export function queuesSection() {
       if (editing) {
         const prev = current.find((q) => q.name === editing) || {};
         body.last_agent_window_s = prev.last_agent_window_s ?? 0;
-        await api('PUT', `/api/v1/queues/${encodeURIComponent(editing)}`, body);
+        await api(`/api/v1/queues/${encodeURIComponent(editing)}`, { method: 'PUT', body });
         showNotice(notice, `Saved queue ${body.name}.`);
       } else {
-        await api('POST', '/api/v1/queues', body);
+        await api('/api/v1/queues', { method: 'POST', body });
         showNotice(notice, `Created queue ${body.name}; it routes now.`);
       }
       reset();

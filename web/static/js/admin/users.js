@@ -1,7 +1,7 @@
 // Users and agents: list, create, edit (skills with proficiency, capacity per channel, team), deactivate.
 
-import { api, clearError, showError, showNotice } from '../supervisor/api.js';
-import { formatPairs, h, parsePairs } from '../supervisor/dom.js';
+import { api } from '../common/api.js';
+import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
 
 export function usersSection() {
   const tbody = document.querySelector('#users-table tbody');
@@ -46,7 +46,7 @@ export function usersSection() {
       del.addEventListener('click', async () => {
         if (!confirm(`Deactivate ${name}?`)) return;
         try {
-          await api('DELETE', `/api/v1/users/${u.id}`);
+          await api(`/api/v1/users/${u.id}`, { method: 'DELETE' });
           clearError(errBox);
           await load();
         } catch (err) {
@@ -64,7 +64,7 @@ export function usersSection() {
 
   const load = async () => {
     try {
-      users = (await api('GET', '/api/v1/users')).items || [];
+      users = (await api('/api/v1/users')).items || [];
       render();
     } catch (err) {
       showError(errBox, err);
@@ -92,11 +92,11 @@ export function usersSection() {
     if (f.password.value) body.password = f.password.value;
     try {
       if (f.id.value) {
-        await api('PATCH', `/api/v1/users/${f.id.value}`, body);
+        await api(`/api/v1/users/${f.id.value}`, { method: 'PATCH', body });
         showNotice(notice, `Saved ${body.display_name}.`);
       } else {
         body.email = f.email.value.trim();
-        await api('POST', '/api/v1/users', body);
+        await api('/api/v1/users', { method: 'POST', body });
         showNotice(notice, `Created ${body.email}.`);
       }
       reset();

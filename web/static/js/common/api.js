@@ -33,17 +33,32 @@ export class ApiError extends Error {
   }
 }
 
-/** fetch() a JSON API route; resolves to the parsed body, rejects with ApiError on 4xx/5xx. */
-export async function api(path, { method = "GET", body, auth = token(), headers = {} } = {}) {
+let sessionEnded = null;
+
+/**
+ * Pages that cannot go on without their session (the consoles) register here: a 401 for the tab's
+ * own token forgets it and calls fn(error). Pages that register nothing handle 401s themselves.
+ */
+export function onSessionEnd(fn) {
+  sessionEnded = fn;
+}
+
+/**
+ * fetch() an API route; resolves to the parsed JSON body (or a Blob with as: "blob"), rejects with
+ * ApiError on 4xx/5xx. `body` goes as JSON; `rawBody`, a string of JSON, goes as it is.
+ */
+export async function api(path, { method = "GET", body, rawBody, auth = token(), headers = {}, as = "json" } = {}) {
   const h = { Accept: "application/json", ...headers };
-  if (body !== undefined) h["Content-Type"] = "application/json";
+  const payload = rawBody !== undefined ? rawBody : body === undefined ? undefined : JSON.stringify(body);
+  if (payload !== undefined) h["Content-Type"] = "application/json";
   if (auth) h.Authorization = `Bearer ${auth}`;
   let res;
   try {
-    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers: h, body: payload });
   } catch (e) {
     throw new ApiError(0, "network_error", "The server could not be reached.", String(e));
   }
+  if (res.ok && as === "blob") return res.blob();
   const text = await res.text();
   let data = null;
   if (text) {
@@ -55,7 +70,13 @@ export async function api(path, { method = "GET", body, auth = token(), headers 
   }
   if (!res.ok) {
     const e = data?.error ?? {};
-    throw new ApiError(res.status, e.code ?? `http_${res.status}`, e.message ?? res.statusText, e.details);
+    const error = new ApiError(res.status, e.code ?? `http_${res.status}`, e.message ?? (res.statusText || "request failed"),
+      e.details);
+    if (res.status === 401 && sessionEnded && auth && auth === token()) {
+      clearAuth();
+      sessionEnded(error);
+    }
+    throw error;
   }
   return data;
 }

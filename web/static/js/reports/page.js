@@ -1,8 +1,8 @@
 // Historical reports: 15-minute queue and agent intervals for a date range, charts and CSV export.
 
-import { api, clearError, showError } from '../supervisor/api.js';
-import { duration, h, percent } from '../supervisor/dom.js';
-import { requireLogin } from '../supervisor/login.js';
+import { api } from '../common/api.js';
+import { clearError, duration, h, percent, showError } from '../console/dom.js';
+import { openConsole } from '../console/shell.js';
 
 const isoDay = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 const num = (x) => (x === null || x === undefined ? '—' : String(x));
@@ -22,7 +22,7 @@ function start() {
   form.elements.from.value = isoDay(today);
   form.elements.to.value = isoDay(today);
 
-  api('GET', '/api/v1/queues')
+  api('/api/v1/queues')
     .then((r) => queueSel.append(...(r.items || []).map((q) => h('option', { value: q.name }, q.name))))
     .catch((err) => showError(errBox, err));
 
@@ -124,12 +124,12 @@ function start() {
     const notYet = (err) => (err.status === 404 && err.message === 'Not Found'
       ? { ...err, code: 'not_available', message: 'reports are not available on this server yet' } : err);
     try {
-      renderQueues((await api('GET', `/api/v1/reports/intervals?${p}`)).items || []);
+      renderQueues((await api(`/api/v1/reports/intervals?${p}`)).items || []);
     } catch (err) {
       showError(errBox, notYet(err));
     }
     try {
-      renderAgents((await api('GET', `/api/v1/reports/agents?${ap}`)).items || []);
+      renderAgents((await api(`/api/v1/reports/agents?${ap}`)).items || []);
     } catch (err) {
       showError(agentErr, notYet(err));
     }
@@ -141,7 +141,7 @@ function start() {
     link.addEventListener('click', async (ev) => {
       ev.preventDefault();
       try {
-        const blob = await api('GET', link.getAttribute('href'), undefined, { blob: true, text: true });
+        const blob = await api(link.getAttribute('href'), { headers: { Accept: 'text/csv, */*' }, as: 'blob' });
         const url = URL.createObjectURL(blob);
         const a = h('a', { href: url, download: link.getAttribute('download') });
         document.body.append(a);
@@ -160,4 +160,4 @@ function start() {
   load();
 }
 
-requireLogin(['supervisor', 'admin'], start);
+openConsole({ current: '/reports', signInTitle: 'Sign in to reports', roles: ['supervisor', 'admin'], start });

@@ -2,9 +2,10 @@
 // from the /supervisor namespace, applied in place.
 
 import { io } from '/vendor/socket.io-client/dist/socket.io.esm.min.js';
-import { api, clearError, clearSession, showError } from './api.js';
+import { api, clearAuth } from '../common/api.js';
+import { clearError, h, showError } from '../console/dom.js';
+import { openConsole } from '../console/shell.js';
 import { AgentGrid } from './grid.js';
-import { requireLogin } from './login.js';
 import { QueueTiles } from './tiles.js';
 import { WaitingList } from './waiting.js';
 
@@ -34,7 +35,7 @@ function start(session) {
 
   const act = async (agent, body) => {
     try {
-      await api('POST', `/api/v1/agents/${encodeURIComponent(agent.id)}/state`, body);
+      await api(`/api/v1/agents/${encodeURIComponent(agent.id)}/state`, { method: 'POST', body });
       clearError(agentErr);
     } catch (err) {
       showError(agentErr, err);
@@ -46,7 +47,7 @@ function start(session) {
   });
   document.getElementById('agent-filter').addEventListener('input', (e) => grid.setFilter(e.target.value));
 
-  api('GET', '/api/v1/idle-codes')
+  api('/api/v1/idle-codes')
     .then((r) => grid.setIdleCodes(r.items || []))
     .catch((err) => showError(errBox, err));
 
@@ -91,7 +92,7 @@ function start(session) {
     setConn('error', 'connection error');
     showError(errBox, { code: code || 'connect_error', message: (err.data && err.data.message) || err.message });
     if (code === 'unauthorized') {
-      clearSession();
+      clearAuth();
       setTimeout(() => location.reload(), 1500);
     }
   });
@@ -116,4 +117,10 @@ function start(session) {
   }, 1000);
 }
 
-requireLogin(['supervisor', 'admin'], start);
+openConsole({
+  current: '/supervisor',
+  signInTitle: 'Supervisor sign-in',
+  roles: ['supervisor', 'admin'],
+  start,
+  status: h('span', { id: 'conn', class: 'conn', role: 'status', 'aria-live': 'polite', 'data-state': 'idle' }, 'offline'),
+});

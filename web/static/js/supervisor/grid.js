@@ -1,6 +1,6 @@
 // The agent grid: a row per agent, patched in place by agent:state diffs; time in state ticks locally.
 
-import { duration, h, setText } from './dom.js';
+import { duration, h, setText } from '../console/dom.js';
 
 const STATE_LABEL = { available: 'Available', not_ready: 'Not ready', wrap_up: 'Wrap-up', logged_out: 'Logged out' };
 

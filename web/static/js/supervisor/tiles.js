@@ -1,7 +1,7 @@
 // One tile per queue. Updates only touch the figures that changed; the longest wait ticks locally
 // between server updates (the server only sends a queue when something about it changed).
 
-import { duration, h, percent, setText } from './dom.js';
+import { duration, h, percent, setText } from '../console/dom.js';
 
 const FIELDS = [
   ['waiting', 'Waiting'],

@@ -1,7 +1,7 @@
 // Waiting interactions with the supervisor's two levers: move to another queue, change priority.
 
-import { api, clearError, showError } from './api.js';
-import { duration, h, setText } from './dom.js';
+import { api } from '../common/api.js';
+import { clearError, duration, h, setText, showError } from '../console/dom.js';
 
 export class WaitingList {
   constructor(tbody, emptyEl, errBox) {
@@ -21,7 +21,7 @@ export class WaitingList {
     if (this.loading) return this.loading;
     this.loading = (async () => {
       try {
-        const page = await api('GET', '/api/v1/interactions?state=queued&limit=200');
+        const page = await api('/api/v1/interactions?state=queued&limit=200');
         clearError(this.errBox);
         this.render(page.items || []);
       } catch (err) {
@@ -74,7 +74,7 @@ export class WaitingList {
     const act = async (body) => {
       moveBtn.disabled = prioBtn.disabled = true;
       try {
-        await api('POST', `/api/v1/interactions/${encodeURIComponent(it.id)}/move`, body);
+        await api(`/api/v1/interactions/${encodeURIComponent(it.id)}/move`, { method: 'POST', body });
         clearError(this.errBox);
         await this.load();
       } catch (err) {

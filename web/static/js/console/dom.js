@@ -1,4 +1,5 @@
-// Tiny DOM builders shared by the console pages: no framework, just elements with text.
+// Tiny DOM builders shared by the console pages (supervisor, admin, reports): no framework, just
+// elements with text, and the role="alert" / role="status" boxes their forms report into.
 
 /** h('td', {class: 'x', dataset: {id: 1}}, 'text', child) */
 export function h(tag, attrs = {}, ...children) {
@@ -58,4 +59,41 @@ export function formatPairs(obj) {
   return Object.entries(obj || {})
     .map(([k, v]) => `${k}:${v}`)
     .join(', ');
+}
+
+/** Show an API error next to a form (the element is a role="alert" box). */
+export function showError(el, err) {
+  if (!el) return;
+  el.replaceChildren();
+  const strong = document.createElement('strong');
+  strong.textContent = err.code ? `${err.code}: ` : 'Error: ';
+  el.append(strong, document.createTextNode(err.message || String(err)));
+  const d = err.details;
+  if (Array.isArray(d) && d.every((x) => x && typeof x === 'object' && 'msg' in x)) {
+    // pydantic validation errors: one line per field
+    const ul = document.createElement('ul');
+    for (const x of d) {
+      const li = document.createElement('li');
+      li.textContent = `${(x.loc || []).join('.') || 'body'}: ${x.msg}`;
+      ul.append(li);
+    }
+    el.append(ul);
+  } else if (d) {
+    const pre = document.createElement('pre');
+    pre.textContent = typeof d === 'string' ? d : JSON.stringify(d, null, 2);
+    el.append(pre);
+  }
+  el.hidden = false;
+}
+
+export function showNotice(el, text) {
+  if (!el) return;
+  el.textContent = text;
+  el.hidden = false;
+}
+
+export function clearError(el) {
+  if (!el) return;
+  el.replaceChildren();
+  el.hidden = true;
 }
