@@ -26,7 +26,6 @@ from channels.config import ChannelConfig, get_queue_hours, is_open, render_ack,
 from channels.model import InboundMessage, WebhookError
 from channels.outbox import enqueue_interaction_reply
 from channels.phone import ensure_country_allowed
-from customers import store as customers
 from queues import store
 from queues.config import QueueCache
 from queues.model import CustomerRef, Identity, IntakeRequest, MessageIn
@@ -265,7 +264,6 @@ async def _create_closed(deps: InboundDeps, config: ChannelConfig, msg: InboundM
     iid = str(uuid.uuid4())
     req = _intake_request(config, msg)
     async with deps.pool.acquire() as conn, conn.transaction():
-        c = await customers.resolve(conn, org_id, msg.identity_type, msg.identity_value, req.customer.name)
         new = store.NewInteraction(
             id=iid,
             org_id=org_id,
@@ -274,12 +272,16 @@ async def _create_closed(deps: InboundDeps, config: ChannelConfig, msg: InboundM
             priority=0,
             skills={},
             subject=req.subject,
-            customer_id=c.id,
+            identity_type=msg.identity_type,
+            identity_value=msg.identity_value,
+            customer_name=req.customer.name,
             idempotency_key=idempotency_key(msg),
             created_by=f"webhook:{msg.channel}",
             created_at=at,
+            first_message=req.message.text if req.message else None,
         )
-        if not await store.insert(conn, new, req.message.text if req.message else None):
+        row, c = await store.insert(conn, new, vip_priority=0)
+        if row is None:
             return None
         await conn.execute(
             "UPDATE interactions SET state='abandoned', end_reason='closed', ended_at=$2 WHERE id=$1",

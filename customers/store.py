@@ -21,44 +21,6 @@ class CustomerRouting:
     last_agent_at: datetime | None
 
 
-async def resolve(
-    conn: asyncpg.Connection, org_id: str, identity_type: str, value: str, name: str | None
-) -> CustomerRouting:
-    """Find the profile owning an identity, creating both when the identity is new (race-safe)."""
-    row = await conn.fetchrow(
-        "SELECT c.id, c.name, c.attributes, c.last_agent_id, c.last_agent_at FROM customer_identities ci"
-        " JOIN customers c ON c.id = ci.customer_id WHERE ci.org_id=$1 AND ci.type=$2 AND ci.value=$3",
-        org_id,
-        identity_type,
-        value,
-    )
-    if row is None:
-        cid = uuid.uuid4()
-        await conn.execute("INSERT INTO customers (id, org_id, name) VALUES ($1, $2, $3)", cid, org_id, name)
-        inserted = await conn.fetchval(
-            "INSERT INTO customer_identities (org_id, type, value, customer_id) VALUES ($1,$2,$3,$4)"
-            " ON CONFLICT DO NOTHING RETURNING customer_id",
-            org_id,
-            identity_type,
-            value,
-            cid,
-        )
-        if inserted is None:  # another request created it first; use theirs
-            await conn.execute("DELETE FROM customers WHERE id=$1", cid)
-            return await resolve(conn, org_id, identity_type, value, name)
-        return CustomerRouting(str(cid), name, False, None, None)
-    attrs: dict[str, Any] = row["attributes"] or {}
-    if name and not row["name"]:
-        await conn.execute("UPDATE customers SET name=$2 WHERE id=$1", row["id"], name)
-    return CustomerRouting(
-        str(row["id"]),
-        row["name"] or name,
-        bool(attrs.get("vip")),
-        str(row["last_agent_id"]) if row["last_agent_id"] else None,
-        row["last_agent_at"],
-    )
-
-
 async def remember_agent(conn: asyncpg.Connection, customer_id: str, agent_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE customers SET last_agent_id=$2, last_agent_at=$3 WHERE id=$1",

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from customers.store import CustomerRouting
 from switchboard.clock import to_datetime
 
 COLUMNS = (
@@ -24,17 +25,22 @@ COLUMNS = (
 
 @dataclass
 class NewInteraction:
+    """An interaction as intake hands it to PostgreSQL; the customer is found by identity there."""
+
     id: str
     org_id: str
     channel: str
     queue: str
-    priority: int
+    priority: int | None  # as requested; a VIP customer's may be raised
     skills: dict[str, int]
     subject: str | None
-    customer_id: str | None
+    identity_type: str
+    identity_value: str
+    customer_name: str | None
     idempotency_key: str | None
     created_by: str
     created_at: datetime
+    first_message: str | None = None
 
 
 def _iso(v: datetime | None) -> str | None:
@@ -71,39 +77,57 @@ async def find_by_idempotency_key(conn: asyncpg.Connection, org_id: str, key: st
     )
 
 
-async def insert(conn: asyncpg.Connection, new: NewInteraction, first_message: str | None) -> asyncpg.Record | None:
-    """Insert a queued interaction and return its row; None when its idempotency key was already used."""
-    inserted = await conn.fetchrow(
-        "INSERT INTO interactions (id, org_id, channel, queue, original_queue, state, priority, skills, subject,"
-        " customer_id, idempotency_key, created_by, created_at, enqueued_at)"
-        " VALUES ($1,$2,$3,$4,$4,'queued',$5,$6,$7,$8,$9,$10,$11,$11)"
-        " ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-        f" RETURNING {COLUMNS}",
+async def insert(
+    conn: asyncpg.Pool | asyncpg.Connection, new: NewInteraction, vip_priority: int
+) -> tuple[dict[str, Any] | None, CustomerRouting]:
+    """Resolve the customer and insert the queued interaction, its event and first message in one
+    round trip (``intake_interaction``, migration 0006). The row is None when the idempotency key
+    was already used."""
+    r = await conn.fetchrow(
+        "SELECT * FROM intake_interaction($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
         uuid.UUID(new.id),
         new.org_id,
         new.channel,
         new.queue,
         new.priority,
+        vip_priority,
         new.skills,
         new.subject,
-        uuid.UUID(new.customer_id) if new.customer_id else None,
+        new.identity_type,
+        new.identity_value,
+        new.customer_name,
         new.idempotency_key,
         new.created_by,
         new.created_at,
+        new.first_message,
     )
-    if inserted is None:
-        return None
-    await conn.execute(
-        "INSERT INTO events (org_id, at, kind, interaction_id, queue, data) VALUES ($1,$2,'created',$3,$4,$5)",
-        new.org_id,
-        new.created_at,
-        uuid.UUID(new.id),
-        new.queue,
-        {"channel": new.channel, "priority": new.priority},
+    assert r is not None
+    customer = CustomerRouting(
+        str(r["customer_id"]),
+        r["customer_name"],
+        r["vip"],
+        str(r["last_agent_id"]) if r["last_agent_id"] else None,
+        r["last_agent_at"],
     )
-    if first_message:
-        await add_message(conn, new.org_id, new.id, "customer", None, first_message, new.created_at)
-    return inserted
+    if not r["created"]:
+        return None, customer
+    row = dict.fromkeys(c.strip() for c in COLUMNS.split(","))
+    row.update(
+        id=uuid.UUID(new.id),
+        org_id=new.org_id,
+        channel=new.channel,
+        queue=new.queue,
+        original_queue=new.queue,
+        state="queued",
+        priority=r["priority"],
+        skills=new.skills,
+        subject=new.subject,
+        customer_id=r["customer_id"],
+        created_at=new.created_at,
+        enqueued_at=new.created_at,
+        idempotency_key=new.idempotency_key,
+    )
+    return row, customer
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, interaction_id: str) -> asyncpg.Record | None:

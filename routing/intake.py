@@ -7,6 +7,7 @@ queues every PostgreSQL-open interaction that Redis lacks.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +39,10 @@ class IntakeError(Exception):
 
 @dataclass
 class IntakeResult:
-    record: asyncpg.Record
+    record: Mapping[str, Any]  # the interactions row
     created: bool
-
-
-def effective_priority(requested: int | None, vip: bool) -> int:
-    """VIP customers wait at no less than VIP_PRIORITY; an explicit higher priority stands."""
-    base = requested if requested is not None else 0
-    return max(base, VIP_PRIORITY) if vip else base
+    # where ENQUEUE put it: state, queue and, while waiting, position and members (agents serving)
+    placed: Mapping[str, Any] | None = None
 
 
 def preferred_agent(q: QueueConfig, c: customers.CustomerRouting, now: float) -> tuple[str | None, int]:
@@ -81,24 +78,23 @@ async def create_interaction_idempotent(
     now = clock.now()
     iid = str(uuid.uuid4())
     structlog.contextvars.bind_contextvars(interaction_id=iid, org_id=org_id)
-    async with pool.acquire() as conn, conn.transaction():
-        c = await customers.resolve(
-            conn, org_id, req.customer.identity.type, req.customer.identity.value, req.customer.name
-        )
-        new = store.NewInteraction(
-            id=iid,
-            org_id=org_id,
-            channel=req.channel,
-            queue=q.name,
-            priority=effective_priority(req.priority, c.vip),
-            skills=req.skills,
-            subject=req.subject,
-            customer_id=c.id,
-            idempotency_key=idempotency_key,
-            created_by=created_by,
-            created_at=to_datetime(now),
-        )
-        record = await store.insert(conn, new, req.message.text if req.message else None)
+    new = store.NewInteraction(
+        id=iid,
+        org_id=org_id,
+        channel=req.channel,
+        queue=q.name,
+        priority=req.priority,
+        skills=req.skills,
+        subject=req.subject,
+        identity_type=req.customer.identity.type,
+        identity_value=req.customer.identity.value,
+        customer_name=req.customer.name,
+        idempotency_key=idempotency_key,
+        created_by=created_by,
+        created_at=to_datetime(now),
+        first_message=req.message.text if req.message else None,
+    )
+    record, c = await store.insert(pool, new, VIP_PRIORITY)
     if record is None:
         # a concurrent request with the same key won the insert: answer with its interaction
         existing = await store.find_by_idempotency_key(pool, org_id, idempotency_key or "")
@@ -107,11 +103,14 @@ async def create_interaction_idempotent(
     INTERACTIONS_CREATED.labels(org_id, req.channel).inc()
     log.info("interaction_created", queue=q.name, channel=req.channel)
     pref, pref_until = preferred_agent(q, c, now)
+    placed = None
     try:
-        await enqueue_record(router, q, record, customer_name=c.name, preferred=pref, preferred_until_ms=pref_until)
+        placed = await enqueue_record(
+            router, q, record, customer_name=c.name, preferred=pref, preferred_until_ms=pref_until
+        )
     except RedisError:
         log.exception("enqueue_failed_reconciler_will_retry", interaction_id=iid)
-    return IntakeResult(record, True)
+    return IntakeResult(record, True, placed)
 
 
 async def enqueue_record(
@@ -122,11 +121,12 @@ async def enqueue_record(
     customer_name: str | None,
     preferred: str | None = None,
     preferred_until_ms: int = 0,
-) -> None:
-    """Queue a PostgreSQL interaction row in Redis at its original place (idempotent)."""
+) -> dict[str, Any]:
+    """Queue a PostgreSQL interaction row in Redis at its original place (idempotent); returns the
+    script's report."""
     iid = str(record["id"])
     enq_ms = ms(record["enqueued_at"].timestamp())
-    await router.enqueue(
+    return await router.enqueue(
         record["org_id"],
         interaction_id=iid,
         queue=record["queue"],

@@ -100,6 +100,9 @@ local function refresh(a)
   end
 end
 
+-- Write the agent back, re-place it in its queues' ready sets, and report it.
+local function commit(a) save_agent(a); refresh(a); touch(a) end
+
 local function load_it(iid)
   local k = P .. 'i:' .. iid
   local f = redis.call('HMGET', k, 'state', 'queue', 'channel', 'prio', 'enq', 'req', 'agent', 'offer', 'pref', 'pref_until', 'extra')
@@ -107,6 +110,27 @@ local function load_it(iid)
   return {id = iid, key = k, state = f[1], queue = f[2], channel = f[3], prio = tonumber(f[4]), enq = tonumber(f[5]),
           req = jd(f[6], {}), agent = nz(f[7]), offer = nz(f[8]), pref = nz(f[9]),
           pref_until = tonumber(f[10] or '0'), extra = jd(f[11], {})}
+end
+
+-- What an interaction needs in a queue: the queue's skills plus its own, at the higher minimum.
+local function requirements(q, extra)
+  local req = {}
+  for s, m in pairs(q.skills) do req[s] = m end
+  for s, m in pairs(extra) do if (req[s] or 0) < m then req[s] = m end end
+  return req
+end
+
+-- What a desktop shows of an interaction, carried in the report so no one reads the hash again.
+local function card(it)
+  local f = redis.call('HMGET', it.key, 'subject', 'customer', 'cname')
+  return {channel = it.channel, queue = it.queue, state = it.state, prio = it.prio, enq = it.enq,
+          subject = nz(f[1]), customer = nz(f[2]), cname = nz(f[3])}
+end
+
+-- An interaction moves to another queue, with that queue's requirements plus its own.
+local function rehome(it, nq)
+  it.queue = nq.name; it.req = requirements(nq, it.extra)
+  redis.call('HSET', it.key, 'queue', it.queue, 'req', cjson.encode(it.req))
 end
 
 -- Every change of an interaction bumps its version, so PostgreSQL applies reports in Redis order.
@@ -137,10 +161,10 @@ local function offer(it, a, rule, trigger, cands)
   a.load[it.channel] = (a.load[it.channel] or 0) + 1
   redis.call('SADD', a.key .. ':open', it.id)
   if q and q.strategy == 'round_robin' then redis.call('HSET', a.key, 'rr:' .. it.queue, fmt(NOW)) end
-  save_agent(a); refresh(a); touch(a)
+  commit(a)
   redis.call('ZADD', P .. 'timers', fmt(exp), 'offer|' .. it.id .. '|' .. oid)
   table.insert(out.offers, {iid = it.id, v = bump(it), agent = a.id, offer_id = oid, expires_at = exp, enq = it.enq, queue = it.queue,
-                            channel = it.channel, rule = rule, trigger = trigger, candidates = cands})
+                            channel = it.channel, rule = rule, trigger = trigger, candidates = cands, it = card(it)})
 end
 
 -- Back to the queue at its original place (the score keeps the first enqueue time).
@@ -189,7 +213,7 @@ local function route_it(it, trigger, allow_rej, quiet)
     offer(it, decliners[1], 'all_declined_retry', trigger, cands); return true
   end
   if not quiet then
-    table.insert(out.decisions, {iid = it.id, outcome = 'waiting', trigger = trigger, candidates = cands,
+    table.insert(out.decisions, {iid = it.id, queue = it.queue, outcome = 'waiting', trigger = trigger, candidates = cands,
                                  ready = redis.call('ZCARD', ready_key)})
   end
   return false
@@ -231,14 +255,6 @@ local function pending_offer(agent_id, offer_id)
   return it, nil
 end
 
--- What an interaction needs in a queue: the queue's skills plus its own, at the higher minimum.
-local function requirements(q, extra)
-  local req = {}
-  for s, m in pairs(q.skills) do req[s] = m end
-  for s, m in pairs(extra) do if (req[s] or 0) < m then req[s] = m end end
-  return req
-end
-
 local function open_counts(a)
   local counts = {connected = 0, wrap_up = 0, offered = 0}
   for _, iid in ipairs(redis.call('SMEMBERS', a.key .. ':open')) do
@@ -271,6 +287,11 @@ for _, t in ipairs(jd(ARGV[12], {})) do redis.call('ZADD', P .. 'timers', fmt(t[
 local it = load_it(iid)
 redis.call('ZADD', P .. 'q:' .. it.queue, fmt(qscore(it)), iid)
 route_it(it, 'new', false, false)
+out.state = it.state; out.queue = it.queue
+if it.state == 'queued' then
+  out.position = redis.call('ZRANK', P .. 'q:' .. it.queue, iid) + 1
+  out.members = redis.call('SCARD', P .. 'members:' .. it.queue)
+end
 return finish()
 """
 )
@@ -309,7 +330,8 @@ if not it then return why end
 redis.call('ZREM', P .. 'timers', 'offer|' .. it.id .. '|' .. it.offer)
 redis.call('HSET', it.key, 'state', 'connected', 'connected_at', fmt(NOW))
 redis.call('HDEL', it.key, 'offer')
-table.insert(out.connected, {iid = it.id, v = bump(it), agent = ARGV[2], queue = it.queue, channel = it.channel})
+it.state = 'connected'
+table.insert(out.connected, {iid = it.id, v = bump(it), agent = ARGV[2], queue = it.queue, channel = it.channel, it = card(it)})
 return finish()
 """
 )
@@ -323,7 +345,7 @@ if not it then return why end
 local a = load_agent(ARGV[2])
 redis.call('SADD', it.key .. ':rej', a.id)
 requeue(it, a)
-save_agent(a); refresh(a); touch(a)
+commit(a)
 route_it(it, 'reject', false, false)
 drain(a, 'reject')
 return finish()
@@ -341,7 +363,7 @@ local a = load_agent(it.agent)
 redis.call('SADD', it.key .. ':rej', it.agent)
 table.insert(out.revoked, {agent = it.agent, offer_id = it.offer, iid = it.id, reason = 'timeout'})
 requeue(it, a)
-if a then set_state(a, 'not_ready', 'rona'); save_agent(a); refresh(a); touch(a) end
+if a then set_state(a, 'not_ready', 'rona'); commit(a) end
 route_it(it, 'rona', false, false)
 return finish()
 """
@@ -361,7 +383,7 @@ redis.call('HSET', it.key, 'state', 'wrap_up', 'ended_at', fmt(NOW), 'end_reason
 table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = a.id, reason = ARGV[4], wrap_up_s = wrap_ms / 1000})
 redis.call('ZADD', P .. 'timers', fmt(NOW + wrap_ms), 'wrap|' .. it.id)
 if a.state == 'available' and open_counts(a).connected == 0 then
-  set_state(a, 'wrap_up', nil); save_agent(a); refresh(a); touch(a)
+  set_state(a, 'wrap_up', nil); commit(a)
 end
 return finish()
 """
@@ -391,7 +413,7 @@ if a then
   redis.call('SREM', a.key .. ':open', it.id)
   if total_load(a) == 0 then a.idle = NOW end
   if a.state == 'wrap_up' and open_counts(a).wrap_up == 0 then set_state(a, 'available', nil) end
-  save_agent(a); refresh(a); touch(a)
+  commit(a)
   drain(a, 'wrap_up_done')
 end
 return finish()
@@ -407,7 +429,7 @@ if not a or a.state == 'logged_out' then return fail('logged_out', 'agent is not
 local code = ARGV[4]
 if code == '' then code = nil end
 set_state(a, ARGV[3], code)
-save_agent(a); refresh(a); touch(a)
+commit(a)
 if a.state == 'available' then drain(a, 'available') end
 return finish()
 """
@@ -509,10 +531,8 @@ if ARGV[4] == 'relax' then
 else
   local nq = qcfg(v)
   if not nq then return finish() end
-  local req = requirements(nq, it.extra)
   redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
-  it.queue = v; it.req = req
-  redis.call('HSET', it.key, 'queue', v)
+  rehome(it, nq)
   redis.call('ZADD', P .. 'q:' .. v, fmt(qscore(it)), it.id)
   table.insert(out.requeued, {iid = it.id, v = bump(it), queue = v, overflow = true})
 end
@@ -543,7 +563,7 @@ elseif prior == 'offered' then
   if a then
     a.load[it.channel] = math.max(0, (a.load[it.channel] or 1) - 1)
     redis.call('SREM', a.key .. ':open', it.id)
-    save_agent(a); refresh(a); touch(a); drain(a, 'abandoned')
+    commit(a); drain(a, 'abandoned')
   end
 elseif prior == 'connected' then
   local q = qcfg(it.queue)
@@ -553,7 +573,7 @@ elseif prior == 'connected' then
   table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = it.agent, reason = 'customer', wrap_up_s = wrap_ms / 1000})
   local a = load_agent(it.agent)
   if a and a.state == 'available' and open_counts(a).connected == 0 then
-    set_state(a, 'wrap_up', nil); save_agent(a); refresh(a); touch(a)
+    set_state(a, 'wrap_up', nil); commit(a)
   end
   return cjson.encode({prior = prior, report = cjson.decode(finish())})
 else
@@ -581,16 +601,15 @@ if not nq then return fail('not_found', 'no such queue') end
 local a = load_agent(ARGV[2])
 redis.call('SADD', it.key .. ':rej', a.id)
 redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
-local req = requirements(nq, it.extra)
-it.queue = target_q; it.req = req
-redis.call('HSET', it.key, 'queue', target_q, 'req', cjson.encode(req), 'transferred', '1')
+rehome(it, nq)
+redis.call('HSET', it.key, 'transferred', '1')
 if ARGV[5] ~= '' then
   it.pref = ARGV[5]; it.pref_until = NOW + tonumber(ARGV[6])
   redis.call('HSET', it.key, 'pref', it.pref, 'pref_until', fmt(it.pref_until))
 end
 table.insert(out.ended, {iid = it.id, v = bump(it), channel = it.channel, agent = a.id, reason = 'transferred', wrap_up_s = 0})
 requeue(it, a)
-save_agent(a); refresh(a); touch(a)
+commit(a)
 route_it(it, 'transfer', false, false)
 drain(a, 'transfer')
 return finish()
@@ -607,9 +626,7 @@ redis.call('ZREM', P .. 'q:' .. it.queue, it.id)
 if ARGV[3] ~= '' then
   local nq = qcfg(ARGV[3])
   if not nq then return fail('not_found', 'no such queue') end
-  local req = requirements(nq, it.extra)
-  it.queue = ARGV[3]; it.req = req
-  redis.call('HSET', it.key, 'queue', it.queue, 'req', cjson.encode(req))
+  rehome(it, nq)
 end
 if ARGV[4] ~= '' then it.prio = tonumber(ARGV[4]); redis.call('HSET', it.key, 'prio', ARGV[4]) end
 redis.call('ZADD', P .. 'q:' .. it.queue, fmt(qscore(it)), it.id)

@@ -6,6 +6,7 @@ import time
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from switchboard import keys
 from web.auth import Principal, TokenError, api_key_hash, decode_token, looks_like_jwt
@@ -53,15 +54,23 @@ def bearer(header: str | None) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+# ARGV: window_s — INCR and set the expiry in one round trip (a counter never outlives its window).
+RATE_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]) + 1) end
+return n
+"""
+_rate_script: AsyncScript | None = None
+
+
 async def check_rate(redis: aioredis.Redis, org_id: str, subject: str, limit: int, window_s: int) -> None:
     """Fixed-window counter in Redis, shared by every process: 429 with Retry-After past the limit."""
+    global _rate_script
+    if _rate_script is None:
+        _rate_script = redis.register_script(RATE_SCRIPT)
     now = int(time.time())
     window = now - now % window_s
-    key = keys.rate(org_id, subject, window)
-    pipe = redis.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, window_s + 1)
-    count, _ = await pipe.execute()
+    count = await _rate_script(keys=[keys.rate(org_id, subject, window)], args=[window_s], client=redis)
     if int(count) > limit:
         retry = window + window_s - now
         raise ApiError(429, "rate_limited", "too many requests", {"limit": limit, "window_s": window_s},

@@ -103,10 +103,19 @@ async def create(request: web.Request) -> web.Response:
     except IntakeError as e:
         raise ApiError(e.status, e.code, e.message) from e
     row = result.record
-    live = await ctx.router.interaction_live(p.org_id, str(row["id"]))
-    state = live.get("state", row["state"]) if live else row["state"]
-    queue = live.get("queue", row["queue"]) if live else row["queue"]
-    pos, ewt = await live_position(ctx, p.org_id, queue, str(row["id"]))
+    placed = result.placed
+    if placed and placed.get("state"):
+        # the enqueue script's report says where it went: no further reads
+        state, queue, pos = placed["state"], placed["queue"], placed.get("position")
+        ewt = None
+        if pos is not None:
+            aht = await average_handle_s(ctx.pool, p.org_id, queue)
+            ewt = estimated_wait_s(pos, aht, int(placed.get("members") or 0))
+    else:
+        live = await ctx.router.interaction_live(p.org_id, str(row["id"]))
+        state = live.get("state", row["state"]) if live else row["state"]
+        queue = live.get("queue", row["queue"]) if live else row["queue"]
+        pos, ewt = await live_position(ctx, p.org_id, queue, str(row["id"]))
     out = IntakeResponse(id=str(row["id"]), state=state, queue=queue, position=pos, estimated_wait_s=ewt)
     return web.json_response(out.model_dump(), status=201 if result.created else 200)
 

@@ -143,14 +143,13 @@ class Delivery:
     async def publish(self, org_id: str, report: dict[str, Any]) -> None:
         now_ms = int(self.clock.now() * 1000)
         for o in report.get("offers") or []:
-            h = await self.redis.hgetall(keys.interaction(org_id, o["iid"]))
             await self.emit_to_agent(
                 org_id,
                 o["agent"],
                 "offer",
                 {
                     "offer_id": o["offer_id"],
-                    "interaction": interaction_payload(o["iid"], h, now_ms),
+                    "interaction": interaction_payload(o["iid"], o["it"], now_ms),
                     "expires_at": iso_ms(o["expires_at"]),
                 },
             )
@@ -162,15 +161,8 @@ class Delivery:
         for c in report.get("connected") or []:
             self._dirty_queues[org_id].add(c["queue"])
             forget_today(org_id)
-            h = await self.redis.hgetall(keys.interaction(org_id, c["iid"]))
-            await self.emit_to_agent(
-                org_id,
-                c["agent"],
-                "interaction:connected",
-                {
-                    "interaction": interaction_payload(c["iid"], h, now_ms),
-                },
-            )
+            payload = {"interaction": interaction_payload(c["iid"], c["it"], now_ms)}
+            await self.emit_to_agent(org_id, c["agent"], "interaction:connected", payload)
             if c.get("channel") != "chat":
                 continue  # only web chats have a customer socket to tell
             name = await self.redis.hget(keys.agent(org_id, c["agent"]), "name")
@@ -219,10 +211,8 @@ class Delivery:
                     "chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]), namespace="/customer"
                 )
         for d in report.get("decisions") or []:
-            if d.get("outcome") == "waiting":
-                queue = await self.redis.hget(keys.interaction(org_id, d["iid"]), "queue")
-                if queue:
-                    self._dirty_queues[org_id].add(queue)
+            if d.get("outcome") == "waiting" and d.get("queue"):
+                self._dirty_queues[org_id].add(d["queue"])
 
     def mark_queue(self, org_id: str, queue: str) -> None:
         self._dirty_queues[org_id].add(queue)
