@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from console_fixtures import artifact, chat, post_interaction, sign_in
+from harness import login_token
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
@@ -78,3 +79,35 @@ async def test_license_page_shows_demo_usage_with_a_daily_chart(page, org, agent
     labels = await page.evaluate("() => Chart.getChart(document.getElementById('usage-chart')).data.labels")
     assert 28 <= len(labels) <= 31, labels  # one point per day of the demo's monthly period
     await page.screenshot(path=artifact("admin-licenses.png"), full_page=True)
+
+
+async def test_row_deletes_ask_first_where_they_should_then_reload_the_table(page, org, http):
+    questions: list[str] = []
+
+    async def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+        questions.append(dialog.message)
+        await (dialog.dismiss() if dialog.message.startswith("Revoke") else dialog.accept())
+
+    page.on("dialog", answer)
+    await sign_in(page, org.base, "/admin#users", org.email("admin"))
+    row = page.locator("#users-table tr", has_text=org.email("agent4"))
+    await expect(row).not_to_have_class("inactive")
+    await row.get_by_role("button", name="Deactivate").click()
+    await expect(row).to_have_class("inactive")
+    await expect(row.get_by_role("button", name="Deactivate")).to_be_disabled()
+
+    await page.get_by_role("link", name="Skills & codes").click()
+    await page.get_by_role("button", name="Delete idle code meeting").click()
+    await expect(page.get_by_role("button", name="Delete idle code meeting")).to_have_count(0)
+
+    await page.get_by_role("link", name="API keys").click()
+    revoke = page.locator("#keys-table").get_by_role("button", name="Revoke key").first
+    await revoke.click()  # dismissed: the key stays
+    await expect(revoke).to_be_enabled()
+    assert questions == ["Deactivate Dev Agent?", questions[1]], questions  # the code went without a prompt
+    assert questions[1].startswith("Revoke the key"), questions
+    token = await login_token(http, org, "admin")
+    async with http.get(f"{org.base}/api/v1/idle-codes", headers={"Authorization": f"Bearer {token}"}) as r:
+        assert "meeting" not in {c["code"] for c in (await r.json())["items"]}
+    async with http.get(f"{org.base}/api/v1/api-keys", headers={"Authorization": f"Bearer {token}"}) as r:
+        assert all(k["revoked_at"] is None for k in (await r.json())["items"])

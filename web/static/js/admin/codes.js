@@ -2,6 +2,7 @@
 
 import { api } from '../common/api.js';
 import { clearError, h, showError } from '../console/dom.js';
+import { deleteButton } from './rows.js';
 
 const LISTS = [
   { path: '/api/v1/skills', title: 'Skills', key: 'name', text: 'description', keyLabel: 'Skill name', textLabel: 'Description' },
@@ -24,16 +25,8 @@ function codeList(spec) {
     try {
       const items = (await api(spec.path)).items || [];
       tbody.replaceChildren(...items.map((it) => {
-        const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${spec.keyLabel.toLowerCase()} ${it[spec.key]}` }, 'Delete');
-        del.addEventListener('click', async () => {
-          try {
-            await api(`${spec.path}/${encodeURIComponent(it[spec.key])}`, { method: 'DELETE' });
-            clearError(errBox);
-            await load();
-          } catch (err) {
-            showError(errBox, err);
-          }
-        });
+        const del = deleteButton({ label: 'Delete', ariaLabel: `Delete ${spec.keyLabel.toLowerCase()} ${it[spec.key]}`,
+          path: `${spec.path}/${encodeURIComponent(it[spec.key])}`, errBox, reload: load });
         return h('tr', {}, h('td', { class: 'mono' }, it[spec.key]), h('td', {}, it[spec.text] || ''), h('td', {}, del));
       }));
     } catch (err) {

@@ -2,6 +2,7 @@
 
 import { api } from '../common/api.js';
 import { clearError, h, showError } from '../console/dom.js';
+import { deleteButton } from './rows.js';
 
 export function keysSection() {
   const tbody = document.querySelector('#keys-table tbody');
@@ -14,16 +15,9 @@ export function keysSection() {
     try {
       const items = (await api('/api/v1/api-keys')).items || [];
       tbody.replaceChildren(...items.map((k) => {
-        const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke key ${k.name}`, disabled: Boolean(k.revoked_at) }, 'Revoke');
-        revoke.addEventListener('click', async () => {
-          if (!confirm(`Revoke the key "${k.name}"? Integrations using it stop working at once.`)) return;
-          try {
-            await api(`/api/v1/api-keys/${k.id}`, { method: 'DELETE' });
-            await load();
-          } catch (err) {
-            showError(errBox, err);
-          }
-        });
+        const revoke = deleteButton({ label: 'Revoke', ariaLabel: `Revoke key ${k.name}`, path: `/api/v1/api-keys/${k.id}`,
+          question: `Revoke the key "${k.name}"? Integrations using it stop working at once.`,
+          disabled: Boolean(k.revoked_at), errBox, reload: load });
         return h('tr', { class: k.revoked_at ? 'inactive' : '' }, h('td', {}, k.name), h('td', { class: 'mono' }, `${k.prefix}…`),
           h('td', {}, new Date(k.created_at).toLocaleString()),
           h('td', {}, k.revoked_at ? new Date(k.revoked_at).toLocaleString() : '—'), h('td', {}, revoke));

@@ -3,6 +3,7 @@
 
 import { api } from '../common/api.js';
 import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
+import { deleteButton } from './rows.js';
 
 const CHANNELS = ['chat', 'sms', 'whatsapp', 'messenger', 'email', 'voice'];
 
@@ -98,17 +99,8 @@ export function queuesSection() {
       tbody.replaceChildren(...current.map((q) => {
         const ed = h('button', { type: 'button', 'aria-label': `Edit queue ${q.name}` }, 'Edit');
         ed.addEventListener('click', () => edit(q));
-        const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete queue ${q.name}` }, 'Delete');
-        del.addEventListener('click', async () => {
-          if (!confirm(`Delete queue ${q.name}?`)) return;
-          try {
-            await api(`/api/v1/queues/${encodeURIComponent(q.name)}`, { method: 'DELETE' });
-            clearError(errBox);
-            await load();
-          } catch (err) {
-            showError(errBox, err);
-          }
-        });
+        const del = deleteButton({ label: 'Delete', ariaLabel: `Delete queue ${q.name}`,
+          path: `/api/v1/queues/${encodeURIComponent(q.name)}`, question: `Delete queue ${q.name}?`, errBox, reload: load });
         return h('tr', { dataset: { queue: q.name } }, h('td', { class: 'mono' }, q.name), h('td', {}, q.channels.join(', ')),
           h('td', {}, formatPairs(q.skills) || '—'), h('td', {}, q.strategy), h('td', { class: 'num' }, q.service_level_s),
           h('td', { class: 'num' }, q.offer_timeout_s), h('td', { class: 'num' }, q.wrap_up_s),

@@ -2,6 +2,7 @@
 
 import { api } from '../common/api.js';
 import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
+import { deleteButton } from './rows.js';
 
 export function usersSection() {
   const tbody = document.querySelector('#users-table tbody');
@@ -42,17 +43,8 @@ export function usersSection() {
   const render = () => {
     tbody.replaceChildren(...users.map((u) => {
       const name = u.display_name || u.email;
-      const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Deactivate ${name}`, disabled: !u.active }, 'Deactivate');
-      del.addEventListener('click', async () => {
-        if (!confirm(`Deactivate ${name}?`)) return;
-        try {
-          await api(`/api/v1/users/${u.id}`, { method: 'DELETE' });
-          clearError(errBox);
-          await load();
-        } catch (err) {
-          showError(errBox, err);
-        }
-      });
+      const del = deleteButton({ label: 'Deactivate', ariaLabel: `Deactivate ${name}`, path: `/api/v1/users/${u.id}`,
+        question: `Deactivate ${name}?`, disabled: !u.active, errBox, reload: load });
       const ed = h('button', { type: 'button', 'aria-label': `Edit ${name}` }, 'Edit');
       ed.addEventListener('click', () => edit(u));
       return h('tr', { class: u.active ? '' : 'inactive', dataset: { user: u.id } },
