@@ -2,7 +2,7 @@
 // yet; a 404 shows "not available" instead of an error.
 
 import { api } from '../common/api.js';
-import { clearError, h, showError, showNotice } from '../console/dom.js';
+import { h, onSubmit, showError, showNotice } from '../console/dom.js';
 
 const CHANNELS = ['sms', 'whatsapp', 'messenger', 'email'];
 
@@ -37,9 +37,7 @@ function channelPanel(channel) {
       }
     }
   };
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
+  onSubmit(form, errBox, async () => {
     notice.hidden = true;
     let body;
     try {
@@ -48,13 +46,9 @@ function channelPanel(channel) {
       showError(errBox, { code: 'invalid_json', message: err.message });
       return;
     }
-    try {
-      const saved = await api(`/api/v1/channels/${channel}`, { method: 'PUT', body });
-      text.value = JSON.stringify(saved, null, 2);
-      showNotice(notice, `Saved ${channel} settings.`);
-    } catch (err) {
-      showError(errBox, err);
-    }
+    const saved = await api(`/api/v1/channels/${channel}`, { method: 'PUT', body });
+    text.value = JSON.stringify(saved, null, 2);
+    showNotice(notice, `Saved ${channel} settings.`);
   });
   load();
   return h('section', { class: 'panel', 'aria-labelledby': `${id}-title`, dataset: { channel } },

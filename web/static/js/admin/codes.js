@@ -1,7 +1,7 @@
 // Skills, idle codes and wrap-up codes: three small lists with the same add/delete shape.
 
 import { api } from '../common/api.js';
-import { clearError, h, showError } from '../console/dom.js';
+import { h, onSubmit, showError } from '../console/dom.js';
 import { deleteButton } from './rows.js';
 
 const LISTS = [
@@ -33,17 +33,11 @@ function codeList(spec) {
       showError(errBox, err);
     }
   };
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
-    try {
-      const body = { [spec.key]: keyInput.value.trim(), [spec.text]: textInput.value.trim() };
-      await api(spec.path, { method: 'POST', body });
-      form.reset();
-      await load();
-    } catch (err) {
-      showError(errBox, err);
-    }
+  onSubmit(form, errBox, async () => {
+    const body = { [spec.key]: keyInput.value.trim(), [spec.text]: textInput.value.trim() };
+    await api(spec.path, { method: 'POST', body });
+    form.reset();
+    await load();
   });
   load();
   return h('section', { 'aria-labelledby': `${id}-title` },

@@ -1,7 +1,7 @@
 // Integration API keys: the secret is shown once, in the creation response, and never again.
 
 import { api } from '../common/api.js';
-import { clearError, h, showError } from '../console/dom.js';
+import { h, onSubmit, showError } from '../console/dom.js';
 import { deleteButton } from './rows.js';
 
 export function keysSection() {
@@ -26,19 +26,13 @@ export function keysSection() {
       showError(errBox, err);
     }
   };
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
+  onSubmit(form, errBox, async () => {
     created.hidden = true;
-    try {
-      const k = await api('/api/v1/api-keys', { method: 'POST', body: { name: form.elements.name.value.trim() } });
-      secret.textContent = k.key;
-      created.hidden = false;
-      form.reset();
-      await load();
-    } catch (err) {
-      showError(errBox, err);
-    }
+    const k = await api('/api/v1/api-keys', { method: 'POST', body: { name: form.elements.name.value.trim() } });
+    secret.textContent = k.key;
+    created.hidden = false;
+    form.reset();
+    await load();
   });
   load();
 }

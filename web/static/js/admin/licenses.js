@@ -2,7 +2,7 @@
 // and a warning at 80 % / 100 % of seats. Upload takes the signed JSON exactly as issued.
 
 import { api } from '../common/api.js';
-import { clearError, h, showError, showNotice } from '../console/dom.js';
+import { clearError, h, onSubmit, showError, showNotice } from '../console/dom.js';
 
 const fmtDate = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
@@ -109,9 +109,7 @@ export function licensesSection() {
     ev.preventDefault();
     loadUsage();
   });
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
+  onSubmit(form, errBox, async () => {
     notice.hidden = true;
     const file = document.getElementById('license-file').files[0];
     const raw = file ? await file.text() : document.getElementById('license-doc').value.trim();
@@ -119,15 +117,11 @@ export function licensesSection() {
       showError(errBox, { code: 'invalid_json', message: 'choose a license file or paste the document' });
       return;
     }
-    try {
-      const r = await api('/api/v1/licenses', { method: 'POST', rawBody: raw });
-      const lic = (r.items || [])[0] || {};
-      showNotice(notice, `Uploaded ${lic.license_id || 'license'}.`);
-      form.reset();
-      await Promise.all([loadList(), loadUsage()]);
-    } catch (err) {
-      showError(errBox, err);
-    }
+    const r = await api('/api/v1/licenses', { method: 'POST', rawBody: raw });
+    const lic = (r.items || [])[0] || {};
+    showNotice(notice, `Uploaded ${lic.license_id || 'license'}.`);
+    form.reset();
+    await Promise.all([loadList(), loadUsage()]);
   });
   loadList();
   loadUsage();

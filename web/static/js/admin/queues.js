@@ -2,7 +2,7 @@
 // escalation steps ({after_s, min_proficiency} or {after_s, overflow_queue}). Changes route at once.
 
 import { api } from '../common/api.js';
-import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
+import { formatPairs, h, onSubmit, parsePairs, showError, showNotice } from '../console/dom.js';
 import { deleteButton } from './rows.js';
 
 const CHANNELS = ['chat', 'sms', 'whatsapp', 'messenger', 'email', 'voice'];
@@ -112,9 +112,7 @@ export function queuesSection() {
     }
   };
 
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
+  onSubmit(form, errBox, async () => {
     notice.hidden = true;
     const f = form.elements;
     const num = (input) => (input.value === '' ? null : Number(input.value));
@@ -136,21 +134,17 @@ export function queuesSection() {
       return;
     }
     for (const k of ['service_level_s', 'offer_timeout_s', 'wrap_up_s']) if (body[k] === null) delete body[k];
-    try {
-      if (editing) {
-        const prev = current.find((q) => q.name === editing) || {};
-        body.last_agent_window_s = prev.last_agent_window_s ?? 0;
-        await api(`/api/v1/queues/${encodeURIComponent(editing)}`, { method: 'PUT', body });
-        showNotice(notice, `Saved queue ${body.name}.`);
-      } else {
-        await api('/api/v1/queues', { method: 'POST', body });
-        showNotice(notice, `Created queue ${body.name}; it routes now.`);
-      }
-      reset();
-      await load();
-    } catch (err) {
-      showError(errBox, err);
+    if (editing) {
+      const prev = current.find((q) => q.name === editing) || {};
+      body.last_agent_window_s = prev.last_agent_window_s ?? 0;
+      await api(`/api/v1/queues/${encodeURIComponent(editing)}`, { method: 'PUT', body });
+      showNotice(notice, `Saved queue ${body.name}.`);
+    } else {
+      await api('/api/v1/queues', { method: 'POST', body });
+      showNotice(notice, `Created queue ${body.name}; it routes now.`);
     }
+    reset();
+    await load();
   });
   cancel.addEventListener('click', reset);
   load();

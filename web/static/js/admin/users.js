@@ -1,7 +1,7 @@
 // Users and agents: list, create, edit (skills with proficiency, capacity per channel, team), deactivate.
 
 import { api } from '../common/api.js';
-import { clearError, formatPairs, h, parsePairs, showError, showNotice } from '../console/dom.js';
+import { clearError, formatPairs, h, onSubmit, parsePairs, showError, showNotice } from '../console/dom.js';
 import { deleteButton } from './rows.js';
 
 export function usersSection() {
@@ -63,9 +63,7 @@ export function usersSection() {
     }
   };
 
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearError(errBox);
+  onSubmit(form, errBox, async () => {
     notice.hidden = true;
     const f = form.elements;
     let body;
@@ -82,20 +80,16 @@ export function usersSection() {
       return;
     }
     if (f.password.value) body.password = f.password.value;
-    try {
-      if (f.id.value) {
-        await api(`/api/v1/users/${f.id.value}`, { method: 'PATCH', body });
-        showNotice(notice, `Saved ${body.display_name}.`);
-      } else {
-        body.email = f.email.value.trim();
-        await api('/api/v1/users', { method: 'POST', body });
-        showNotice(notice, `Created ${body.email}.`);
-      }
-      reset();
-      await load();
-    } catch (err) {
-      showError(errBox, err);
+    if (f.id.value) {
+      await api(`/api/v1/users/${f.id.value}`, { method: 'PATCH', body });
+      showNotice(notice, `Saved ${body.display_name}.`);
+    } else {
+      body.email = f.email.value.trim();
+      await api('/api/v1/users', { method: 'POST', body });
+      showNotice(notice, `Created ${body.email}.`);
     }
+    reset();
+    await load();
   });
   cancel.addEventListener('click', reset);
   load();

@@ -97,3 +97,19 @@ export function clearError(el) {
   el.replaceChildren();
   el.hidden = true;
 }
+
+/**
+ * A console form's submit: no page load, its error box cleared, then `run()`; whatever run throws
+ * (an ApiError) is shown in the error box.
+ */
+export function onSubmit(form, errBox, run) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearError(errBox);
+    try {
+      await run();
+    } catch (err) {
+      showError(errBox, err);
+    }
+  });
+}
