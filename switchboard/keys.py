@@ -54,6 +54,11 @@ def agent_sockets(org_id: str, agent_id: str) -> str:
     return f"{org(org_id)}sockets:{agent_id}"
 
 
+def chat_sockets(org_id: str, interaction_id: str) -> str:
+    """Hash node id → web-chat widget sockets of that conversation held by that node."""
+    return f"{org(org_id)}chatsock:{interaction_id}"
+
+
 def rate(org_id: str, subject: str, window: int) -> str:
     return f"{org(org_id)}rate:{subject}:{window}"
 
@@ -81,3 +86,8 @@ def node_alive(node_id: str) -> str:
 
 def reconcile_lock() -> str:
     return f"{PREFIX}:reconcile-lock"
+
+
+def floor_metrics_lease(org_id: str) -> str:
+    """Which node publishes the org's floor gauges (queue depth, agents by state) this round."""
+    return f"{org(org_id)}metrics-lease"

@@ -8,7 +8,6 @@ from datetime import datetime
 from queues import store
 from web.context import Context
 from web.sio.delivery import Delivery
-from web.sio.rooms import chat_room
 
 Outbound = Callable[[str, str, str, str, int], Awaitable[None]]
 
@@ -31,12 +30,8 @@ class Conversations:
         mid = await store.add_message(self.ctx.pool, org_id, interaction_id, "agent", agent_id, text, at)
         channel = live.get("channel", "chat")
         if channel == "chat":
-            await self.ctx.sio.emit(
-                "message",
-                {"from": "agent", "text": text, "at": at.isoformat()},
-                room=chat_room(org_id, interaction_id),
-                namespace="/customer",
-            )
+            payload = {"from": "agent", "text": text, "at": at.isoformat()}
+            await self.delivery.emit_to_chat(org_id, interaction_id, "message", payload)
         elif channel in self.outbound:
             await self.outbound[channel](org_id, interaction_id, channel, text, mid)
         return mid

@@ -76,8 +76,25 @@ class CustomerNamespace(GuardedNamespace):
             if claims.get("org") != org_id or "chat" not in claims:
                 raise refuse("unauthorized", "invalid chat token")
             session["interaction_id"] = claims["chat"]
-            await self.enter_room(sid, chat_room(org_id, claims["chat"]))
+            await self._join(sid, org_id, claims["chat"])
         await self.save_session(sid, session)
+
+    async def _join(self, sid: str, org_id: str, interaction_id: str) -> None:
+        """Into the chat's room, counted where it lives so its events come to this node only."""
+        await self.enter_room(sid, chat_room(org_id, interaction_id))
+        await self.conversations.delivery.chat_joined(org_id, interaction_id)
+
+    async def _leave(self, sid: str, org_id: str, interaction_id: str) -> None:
+        await self.leave_room(sid, chat_room(org_id, interaction_id))
+        await self.conversations.delivery.chat_left(org_id, interaction_id)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        try:
+            s = await self.get_session(sid)
+        except KeyError:  # refused at connect
+            return
+        if s.get("interaction_id"):
+            await self.conversations.delivery.chat_left(s["org_id"], s["interaction_id"])
 
     async def _status(self, org_id: str, iid: str) -> dict[str, Any]:
         row = await store.get(self.ctx.pool, org_id, iid)
@@ -113,7 +130,9 @@ class CustomerNamespace(GuardedNamespace):
         except IntakeError as e:
             return err(e.code, e.message)
         iid = str(result.record["id"])
-        await self.enter_room(sid, chat_room(org_id, iid))
+        if s.get("interaction_id"):
+            await self._leave(sid, org_id, s["interaction_id"])
+        await self._join(sid, org_id, iid)
         await self.save_session(sid, {"org_id": org_id, "interaction_id": iid})
         return ok(**await self._status(org_id, iid), chat_token=self._chat_token(org_id, iid))
 
@@ -148,5 +167,6 @@ class CustomerNamespace(GuardedNamespace):
         if not iid:
             return err("no_chat", "start a chat first")
         prior = await self.ctx.router.abandon(s["org_id"], iid, "customer")
+        await self._leave(sid, s["org_id"], iid)
         await self.save_session(sid, {"org_id": s["org_id"], "interaction_id": None})
         return ok(prior_state=prior)

@@ -26,6 +26,7 @@ from web.sio.rooms import agent_room, chat_room, supervisors_room
 
 log = structlog.get_logger(__name__)
 NODE_TTL_S = 6
+CHAT_SOCKETS_TTL_S = 86_400  # a widget's placement outlives any chat; a dead node's entry goes by then
 
 
 def iso_ms(value: Any) -> str | None:
@@ -56,40 +57,64 @@ class Delivery:
         self.redis = redis
         self.node_id = node_id
         self.clock = clock
-        self.local_agents: dict[tuple[str, str], int] = defaultdict(int)
+        self.local: dict[str, int] = defaultdict(int)  # room → sockets in it on this process
         self._dirty_agents: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self._dirty_queues: dict[str, set[str]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
         self.queue_stats: Any = None  # set by the supervisor module: async (org, queues) -> list[dict]
 
     # -- where sockets live ----------------------------------------------------------------
+    # An agent's sockets (room agent:…) and a web chat's widget sockets (room chat:…) are counted
+    # per node in Redis, so an emit goes to the node that holds them and nowhere else.
+
+    async def _joined(self, place: str, hash_key: str) -> None:
+        self.local[place] += 1
+        await self.redis.hincrby(hash_key, self.node_id, 1)
+
+    async def _left(self, place: str, hash_key: str) -> None:
+        self.local[place] -= 1
+        if self.local[place] <= 0:
+            del self.local[place]
+        left = await self.redis.hincrby(hash_key, self.node_id, -1)
+        if left <= 0:
+            await self.redis.hdel(hash_key, self.node_id)
+
+    async def _emit_where(self, place: str, hash_key: str, namespace: str, event: str, data: Any) -> None:
+        if place in self.local:
+            await self.sio.emit(event, data, room=place, namespace=namespace, ignore_queue=True)
+            return
+        nodes = await self.redis.hkeys(hash_key)
+        if not nodes:
+            return
+        msg = json.dumps({"ns": namespace, "room": place, "event": event, "data": data})
+        for node in nodes:
+            if node != self.node_id:
+                await self.redis.publish(keys.node_inbox(node), msg)
 
     async def agent_connected(self, org_id: str, agent_id: str) -> None:
-        self.local_agents[(org_id, agent_id)] += 1
-        await self.redis.hincrby(keys.agent_sockets(org_id, agent_id), self.node_id, 1)
+        await self._joined(agent_room(org_id, agent_id), keys.agent_sockets(org_id, agent_id))
 
     async def agent_disconnected(self, org_id: str, agent_id: str) -> int:
         """Returns how many sockets this agent still has on any node."""
-        k = (org_id, agent_id)
-        self.local_agents[k] -= 1
-        if self.local_agents[k] <= 0:
-            del self.local_agents[k]
-        key = keys.agent_sockets(org_id, agent_id)
-        left = await self.redis.hincrby(key, self.node_id, -1)
-        if left <= 0:
-            await self.redis.hdel(key, self.node_id)
+        await self._left(agent_room(org_id, agent_id), keys.agent_sockets(org_id, agent_id))
         return await self.live_sockets(org_id, agent_id)
 
     async def emit_to_agent(self, org_id: str, agent_id: str, event: str, data: Any) -> None:
         room = agent_room(org_id, agent_id)
-        if (org_id, agent_id) in self.local_agents:
-            await self.sio.emit(event, data, room=room, namespace="/agent", ignore_queue=True)
-            return
-        nodes = await self.redis.hkeys(keys.agent_sockets(org_id, agent_id))
-        msg = json.dumps({"ns": "/agent", "room": room, "event": event, "data": data})
-        for node in nodes:
-            if node != self.node_id:
-                await self.redis.publish(keys.node_inbox(node), msg)
+        await self._emit_where(room, keys.agent_sockets(org_id, agent_id), "/agent", event, data)
+
+    async def chat_joined(self, org_id: str, interaction_id: str) -> None:
+        key = keys.chat_sockets(org_id, interaction_id)
+        await self._joined(chat_room(org_id, interaction_id), key)
+        await self.redis.expire(key, CHAT_SOCKETS_TTL_S)
+
+    async def chat_left(self, org_id: str, interaction_id: str) -> None:
+        await self._left(chat_room(org_id, interaction_id), keys.chat_sockets(org_id, interaction_id))
+
+    async def emit_to_chat(self, org_id: str, interaction_id: str, event: str, data: Any) -> None:
+        """To the customer's widget; an API- or provider-created chat has none, and costs one HKEYS."""
+        room = chat_room(org_id, interaction_id)
+        await self._emit_where(room, keys.chat_sockets(org_id, interaction_id), "/customer", event, data)
 
     async def _inbox(self) -> None:
         """Emit what other nodes send to sockets held here; resubscribes after a Redis outage."""
@@ -166,12 +191,7 @@ class Delivery:
             if c.get("channel") != "chat":
                 continue  # only web chats have a customer socket to tell
             name = await self.redis.hget(keys.agent(org_id, c["agent"]), "name")
-            await self.sio.emit(
-                "agent:joined",
-                {"display_name": name or "Agent"},
-                room=chat_room(org_id, c["iid"]),
-                namespace="/customer",
-            )
+            await self.emit_to_chat(org_id, c["iid"], "agent:joined", {"display_name": name or "Agent"})
         for e in report.get("ended") or []:
             await self.emit_to_agent(
                 org_id,
@@ -184,9 +204,7 @@ class Delivery:
                 },
             )
             if e.get("channel") == "chat" and e["reason"] not in ("customer", "transferred"):
-                await self.sio.emit(
-                    "chat:ended", {"reason": e["reason"]}, room=chat_room(org_id, e["iid"]), namespace="/customer"
-                )
+                await self.emit_to_chat(org_id, e["iid"], "chat:ended", {"reason": e["reason"]})
         for c in report.get("completed") or []:
             await self.emit_to_agent(
                 org_id,
@@ -207,9 +225,7 @@ class Delivery:
         for a in report.get("abandoned") or []:
             self._dirty_queues[org_id].add(a["queue"])
             if a.get("channel") == "chat":
-                await self.sio.emit(
-                    "chat:ended", {"reason": a["reason"]}, room=chat_room(org_id, a["iid"]), namespace="/customer"
-                )
+                await self.emit_to_chat(org_id, a["iid"], "chat:ended", {"reason": a["reason"]})
         for d in report.get("decisions") or []:
             if d.get("outcome") == "waiting" and d.get("queue"):
                 self._dirty_queues[org_id].add(d["queue"])
