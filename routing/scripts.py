@@ -85,17 +85,36 @@ local function score(a, q)
   return a.idle
 end
 
--- Keep the agent's place in the ready set of every queue it serves in step with its state and load.
+local CHANNELS = {'chat', 'sms', 'whatsapp', 'messenger', 'email', 'voice'}
+
+-- Out of every ready set of the queue (all channels, whatever the queue takes today).
+local function unready(id, qn)
+  local rk = P .. 'ready:' .. qn
+  redis.call('ZREM', rk, id)
+  for _, ch in ipairs(CHANNELS) do redis.call('ZREM', rk .. ':' .. ch, id) end
+end
+
+-- Keep the agent's place in the ready sets of every queue it serves in step with its state and
+-- load: one per channel (ready:<queue>:<channel>, what routing scans, so an agent full on chat is
+-- never a chat candidate) and one for any channel (ready:<queue>, what the dashboard counts).
 local function refresh(a)
   for _, qn in ipairs(a.queues) do
     local q = qcfg(qn)
     if q then
-      local ready = false
+      local rk = P .. 'ready:' .. qn
+      local sc = nil
       if a.state == 'available' then
-        for _, ch in ipairs(q.channels) do if has_room(a, ch) then ready = true; break end end
+        for _, ch in ipairs(q.channels) do
+          if has_room(a, ch) then
+            sc = sc or fmt(score(a, q))
+            redis.call('ZADD', rk .. ':' .. ch, sc, a.id)
+          else
+            redis.call('ZREM', rk .. ':' .. ch, a.id)
+          end
+        end
       end
-      if ready then redis.call('ZADD', P .. 'ready:' .. qn, fmt(score(a, q)), a.id)
-      else redis.call('ZREM', P .. 'ready:' .. qn, a.id) end
+      if sc then redis.call('ZADD', rk, sc, a.id)
+      else unready(a.id, qn) end
     end
   end
 end
@@ -194,7 +213,7 @@ local function route_it(it, trigger, allow_rej, quiet)
       table.insert(cands, {it.pref, 'preferred_agent_' .. r})
     end
   end
-  local ready_key = P .. 'ready:' .. it.queue
+  local ready_key = P .. 'ready:' .. it.queue .. ':' .. it.channel
   local ids = redis.call('ZRANGE', ready_key, 0, SCAN - 1)
   local decliners = {}
   for _, id in ipairs(ids) do
@@ -446,7 +465,7 @@ redis.call('HSET', key, 'skills', ARGV[3], 'cap', ARGV[4], 'queues', ARGV[5], 'p
 redis.call('HSETNX', key, 'state', 'logged_out')
 if old then
   for _, qn in ipairs(old.queues) do
-    redis.call('SREM', P .. 'members:' .. qn, ARGV[2]); redis.call('ZREM', P .. 'ready:' .. qn, ARGV[2])
+    redis.call('SREM', P .. 'members:' .. qn, ARGV[2]); unready(ARGV[2], qn)
   end
 end
 local a = load_agent(ARGV[2])
@@ -505,7 +524,7 @@ set_state(a, 'logged_out', nil); a.load = {}
 save_agent(a)
 redis.call('DEL', a.key .. ':open')
 for _, qn in ipairs(a.queues) do
-  redis.call('SREM', P .. 'members:' .. qn, a.id); redis.call('ZREM', P .. 'ready:' .. qn, a.id)
+  redis.call('SREM', P .. 'members:' .. qn, a.id); unready(a.id, qn)
 end
 redis.call('SREM', P .. 'online', a.id)
 touch(a)

@@ -48,6 +48,13 @@ OPEN = ("offered", "connected", "wrap_up")
 URLS: dict[str, str] = {}
 
 
+def _stable_id(name: str) -> str:
+    """The same ids in every example: with a frozen clock, ties in queue and ready-set scores are
+    broken by member id, so random ids would make the same steps route differently (and hypothesis
+    rightly calls that flaky data generation). Keys are org-scoped, so examples never collide."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"switchboard-test:{name}"))
+
+
 class RoutingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +78,7 @@ class RoutingMachine(RuleBasedStateMachine):
         for q in QUEUES:
             await save_queue(self.pool, self.redis, self.org, q)
         for name, skills, cap in AGENTS:
-            p = AgentProfile(id=str(uuid.uuid4()), org_id=self.org, display_name=name, skills=skills, capacity=cap)
+            p = AgentProfile(id=_stable_id(f"agent:{name}"), org_id=self.org, display_name=name, skills=skills, capacity=cap)
             self.agents[p.id] = p
 
     def teardown(self) -> None:
@@ -114,7 +121,7 @@ class RoutingMachine(RuleBasedStateMachine):
         q = next(x for x in QUEUES if x.name == queue)
         if channel not in q.channels:
             return
-        iid = str(uuid.uuid4())
+        iid = _stable_id(f"interaction:{len(self.interactions)}")
         enq = ms(self.clock.now())
         self.run(
             self.router.enqueue(
@@ -180,8 +187,7 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), state=st.sampled_from(["available", "not_ready", "logged_out", "login"]))
     def agent_state(self, data: st.DataObject, state: str) -> None:
-        # by name: ids are random per run, and a replayed example must draw the same agent
-        agent = data.draw(st.sampled_from(sorted(self.agents, key=lambda a: self.agents[a].display_name)))
+        agent = data.draw(st.sampled_from(sorted(self.agents)))
 
         async def go() -> None:
             live = await self.router.agent_live(self.org, agent)

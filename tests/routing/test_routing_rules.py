@@ -201,3 +201,15 @@ async def test_decision_log_lists_exclusions(env, pool):
     rows = await pool.fetch("SELECT outcome, candidates FROM routing_decisions WHERE interaction_id=$1::uuid", iid)
     reasons = {c["agent_id"]: c["excluded"] for c in rows[0]["candidates"]}
     assert reasons[a2] == "skill"
+
+
+async def test_agent_full_on_a_channel_is_not_a_candidate_for_it_but_is_for_another(env):
+    await env.queue(**SALES)
+    a = await env.agent("a", {"sales": 5}, capacity={"chat": 1, "email": 1})
+    _, first = await env.interaction("sales")
+    assert first["offers"][0]["agent"] == a
+    _, chat = await env.interaction("sales")
+    # routing scans the queue's chat-ready agents only: a full agent is not even considered
+    assert not chat["offers"] and chat["decisions"][0]["candidates"] in ([], {})
+    _, email = await env.interaction("sales", channel="email")
+    assert email["offers"][0]["agent"] == a
