@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,42 +30,46 @@ def forget_today(org_id: str) -> None:
     _TODAY_CACHE.pop(org_id, None)
 
 
+_TODAY_SQL = """
+SELECT i.original_queue AS queue,
+       count(*) FILTER (WHERE i.connected_at IS NOT NULL) AS answered,
+       count(*) FILTER (WHERE i.connected_at - i.enqueued_at <= make_interval(secs => q.sl_s)) AS answered_in_sl,
+       count(*) FILTER (WHERE i.connected_at IS NOT NULL AND i.state = 'completed') AS handled,
+       count(*) FILTER (WHERE i.connected_at IS NULL AND i.state = 'abandoned') AS abandoned,
+       count(*) FILTER (WHERE i.connected_at IS NULL AND i.state = 'abandoned'
+                        AND i.ended_at - i.enqueued_at > make_interval(secs => q.sl_s)) AS abandoned_after_sl
+FROM interactions i JOIN unnest($4::text[], $5::int[]) AS q(name, sl_s) ON q.name = i.original_queue
+WHERE i.org_id = $1 AND i.created_at >= $2 AND i.created_at < $3
+GROUP BY i.original_queue
+"""
+_TODAY_FIGURES = ("handled", "abandoned", "answered", "answered_in_sl", "abandoned_after_sl")
+
+
 async def today_counts(
     pool: asyncpg.Pool, org_id: str, tz: str, queues: dict[str, QueueConfig], now: float
 ) -> dict[str, dict[str, Any]]:
-    """Handled, abandoned and service level since local midnight, per queue (cached 2 s)."""
+    """Handled, abandoned and service level since local midnight, per queue (cached 2 s).
+
+    Counted by PostgreSQL: a busy day has far too many rows to ship to Python every refresh.
+    """
     hit = _TODAY_CACHE.get(org_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
     zone = ZoneInfo(tz)
     local = datetime.fromtimestamp(now, zone)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    names = sorted(queues)
     rows = await pool.fetch(
-        "SELECT original_queue AS queue, state, connected_at, enqueued_at, ended_at FROM interactions"
-        " WHERE org_id=$1 AND created_at >= $2 AND created_at < $3",
+        _TODAY_SQL,
         org_id,
         start,
         start + timedelta(days=1),
+        names,
+        [queues[n].service_level_s for n in names],
     )
-    out: dict[str, dict[str, Any]] = {}
-    for name, q in queues.items():
-        out[name] = {"handled": 0, "abandoned": 0, "answered": 0, "answered_in_sl": 0, "abandoned_after_sl": 0}
-        del q
+    out: dict[str, dict[str, Any]] = {n: dict.fromkeys(_TODAY_FIGURES, 0) for n in names}
     for r in rows:
-        s = out.get(r["queue"])
-        if s is None:
-            continue
-        sl = queues[r["queue"]].service_level_s
-        if r["connected_at"] is not None:
-            s["answered"] += 1
-            if (r["connected_at"] - r["enqueued_at"]).total_seconds() <= sl:
-                s["answered_in_sl"] += 1
-            if r["state"] == "completed":
-                s["handled"] += 1
-        elif r["state"] == "abandoned":
-            s["abandoned"] += 1
-            if r["ended_at"] and (r["ended_at"] - r["enqueued_at"]).total_seconds() > sl:
-                s["abandoned_after_sl"] += 1
+        out[r["queue"]] = {f: int(r[f]) for f in _TODAY_FIGURES}
     for s in out.values():
         s["service_level"] = service_level(s["answered_in_sl"], s["answered"], s["abandoned_after_sl"])
     _TODAY_CACHE[org_id] = (time.monotonic() + 2.0, out)
@@ -147,6 +152,46 @@ async def agent_grid(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, now
             }
         )
     return out
+
+
+# KEYS[1] online set; ARGV[1] prefix of agent hashes. Returns [state, count, ...] of logged-in agents:
+# counted inside Redis so a refresh gets a handful of numbers back, not one reply per agent.
+AGENT_STATES_SCRIPT = """
+local online_key = KEYS[1]
+local agent_prefix = ARGV[1]
+local counts = {}
+for _, id in ipairs(redis.call('SMEMBERS', online_key)) do
+  local state = redis.call('HGET', agent_prefix .. id, 'state') or 'logged_out'
+  counts[state] = (counts[state] or 0) + 1
+end
+local flat = {}
+for state, n in pairs(counts) do
+  flat[#flat + 1] = state
+  flat[#flat + 1] = n
+end
+return flat
+"""
+
+
+async def online_states(redis: aioredis.Redis, org_id: str) -> Counter[str]:
+    """States of the agents in the org's online set, without reading PostgreSQL or each agent's hash here."""
+    flat = await redis.register_script(AGENT_STATES_SCRIPT)(
+        keys=[keys.agents_online(org_id)], args=[keys.agent(org_id, "")]
+    )
+    return Counter({str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)})
+
+
+def states_with_logged_out(online: Counter[str], active_agents: int) -> Counter[str]:
+    """Agents by state: those not logged in are the org's active agents less the logged-in ones."""
+    counts = Counter({s: n for s, n in online.items() if s != "logged_out"})
+    counts["logged_out"] = max(0, active_agents - sum(counts.values()))
+    return counts
+
+
+async def active_agents_by_org(pool: asyncpg.Pool) -> dict[str, int]:
+    """Active agent users per org, one query for every org."""
+    rows = await pool.fetch("SELECT org_id, count(*) AS n FROM users WHERE role='agent' AND active GROUP BY org_id")
+    return {r["org_id"]: int(r["n"]) for r in rows}
 
 
 async def org_timezone(pool: asyncpg.Pool, org_id: str) -> str:

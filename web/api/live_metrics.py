@@ -1,52 +1,122 @@
 """Prometheus gauges for the live floor: queue depth, longest wait, service level today, agents by state.
 
-Refreshed every 2 s by each process (each serves its own /metrics). To stay cheap with many
-orgs, one pair of Redis pipelines finds the orgs with waiting work or agents logged in; only
-those get the full figures (``queue_stats``/``agent_grid``) every round, the quiet ones once
-when they go quiet and then in turn, about every 30 s.
+The figures describe state every node shares (Redis, PostgreSQL), so one node per org publishes them:
+every 2 s each node takes or renews the org's lease (``SET NX PX`` on ``keys.floor_metrics_lease``,
+renewed by its holder); the holder refreshes that org's gauges and every other node removes its own
+series of that org. Each series thus has one source at a time: a query need not care which node
+answers (``max by (org, queue)`` is safe), and when the holder dies another node takes over within
+``LEASE_MS``. Different orgs may be led by different nodes, which spreads the work.
+
+Agents by state are counted in Redis from the org's online set (one script call per org); logged-out
+agents are the org's active agent users less those online, the users counted once every
+``AGENT_TOTALS_S`` for all orgs in one query. Among the orgs a node leads, one pair of pipelines
+finds those with waiting work or agents logged in; only those get the full figures every round,
+the quiet ones once when they go quiet and then in turn, about every 30 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from prometheus_client import Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from redis.exceptions import NoScriptError
 
-from queues.live_stats import agent_grid, queue_stats
+from queues.live_stats import active_agents_by_org, online_states, queue_stats, states_with_logged_out
 from switchboard import keys
 from web.context import Context
 
 log = structlog.get_logger(__name__)
 REFRESH_S = 2.0
+LEASE_MS = int(3 * REFRESH_S * 1000)
+AGENT_TOTALS_S = 30.0
 QUIET_EVERY = 15
 AGENT_STATES = ("available", "not_ready", "wrap_up", "logged_out")
 
-QUEUE_DEPTH = Gauge("switchboard_queue_depth", "Interactions waiting in the queue", ["org", "queue"])
-QUEUE_LONGEST_WAIT = Gauge("switchboard_queue_longest_wait_seconds", "Wait of the oldest waiting interaction",
-                           ["org", "queue"])
-QUEUE_SERVICE_LEVEL = Gauge("switchboard_queue_service_level_ratio",
-                            "Share answered within the queue's service level threshold since local midnight",
-                            ["org", "queue"])
-AGENTS = Gauge("switchboard_agents", "Agents by state", ["org", "state"])
+# KEYS[1] the org's lease; ARGV[1] this publisher, ARGV[2] lease ms. Returns 1 while the caller holds it.
+LEASE = """
+local lease_key = KEYS[1]
+local me = ARGV[1]
+local lease_ms = ARGV[2]
+if redis.call('GET', lease_key) == me then
+  redis.call('PEXPIRE', lease_key, lease_ms)
+  return 1
+end
+if redis.call('SET', lease_key, me, 'NX', 'PX', lease_ms) then return 1 end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class FloorGauges:
+    """The floor's gauges in one registry (the process's default one, or a test's own)."""
+
+    depth: Gauge
+    longest_wait: Gauge
+    service_level: Gauge
+    agents: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> FloorGauges:
+        return cls(
+            Gauge("switchboard_queue_depth", "Interactions waiting in the queue", ["org", "queue"], registry=registry),
+            Gauge(
+                "switchboard_queue_longest_wait_seconds",
+                "Wait of the oldest waiting interaction",
+                ["org", "queue"],
+                registry=registry,
+            ),
+            Gauge(
+                "switchboard_queue_service_level_ratio",
+                "Share answered within the queue's service level threshold since local midnight",
+                ["org", "queue"],
+                registry=registry,
+            ),
+            Gauge("switchboard_agents", "Agents by state", ["org", "state"], registry=registry),
+        )
+
+
+GAUGES = FloorGauges.create(REGISTRY)
 
 
 class LiveMetrics:
-    """Keeps the gauges in step with Redis and PostgreSQL for every org of the database."""
+    """Keeps the gauges of the orgs this node leads in step with Redis and PostgreSQL."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, gauges: FloorGauges = GAUGES) -> None:
         self.ctx = ctx
-        self.queues: dict[str, set[str]] = {}
+        self.gauges = gauges
+        # unique per instance: two processes started with the same node id must not share a lease
+        self.owner = f"{ctx.node_id or 'node'}/{uuid.uuid4().hex[:12]}"
+        self.queues: dict[str, set[str]] = {}  # org -> queues with series here (an org led last round)
+        self.states: dict[str, set[str]] = {}
         self.active: set[str] = set()
         self.round = 0
+        self._lease_sha: str | None = None
+        self._agent_totals: dict[str, int] = {}
+        self._agent_totals_at = float("-inf")
 
-    async def refresh(self) -> None:
+    async def refresh(self) -> set[str]:
+        """One round; returns the orgs this node published."""
         orgs = [(r["id"], r["timezone"]) for r in await self.ctx.pool.fetch("SELECT id, timezone FROM orgs")]
-        live = await self._live_orgs([o for o, _ in orgs])
+        led = await self._leases([o for o, _ in orgs])
+        for org in set(self.queues) - led:
+            self._drop_org(org)
+        mine = [(o, tz) for o, tz in orgs if o in led]
+        if not mine:
+            return led
+        if time.monotonic() - self._agent_totals_at > AGENT_TOTALS_S or any(
+            o not in self._agent_totals for o, _ in mine
+        ):
+            self._agent_totals = await active_agents_by_org(self.ctx.pool)
+            self._agent_totals_at = time.monotonic()
+        live = await self._live_orgs([o for o, _ in mine])
         self.round += 1
-        for i, (org, tz) in enumerate(orgs):
+        for i, (org, tz) in enumerate(mine):
             due = org in live or org in self.active or org not in self.queues
             if due or (i + self.round) % QUIET_EVERY == 0:
                 await self.refresh_org(org, tz)
@@ -54,9 +124,25 @@ class LiveMetrics:
                 self.active.add(org)
             else:
                 self.active.discard(org)
-        gone = set(self.queues) - {o for o, _ in orgs}
-        for org in gone:
-            self._drop(org, self.queues.pop(org), all_states=True)
+        return led
+
+    async def _leases(self, orgs: list[str]) -> set[str]:
+        """Take or renew each org's lease, all in one pipelined round trip."""
+        try:
+            res = await self._lease_pipeline(orgs)
+        except NoScriptError:  # Redis restarted or its script cache was flushed
+            self._lease_sha = None
+            res = await self._lease_pipeline(orgs)
+        return {org for org, held in zip(orgs, res, strict=True) if int(held)}
+
+    async def _lease_pipeline(self, orgs: list[str]) -> list[Any]:
+        # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS round trip per execute
+        if self._lease_sha is None:
+            self._lease_sha = str(await self.ctx.redis.script_load(LEASE))
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        for org in orgs:
+            pipe.evalsha(self._lease_sha, 1, keys.floor_metrics_lease(org), self.owner, LEASE_MS)
+        return list(await pipe.execute())
 
     async def _live_orgs(self, orgs: list[str]) -> set[str]:
         """Orgs with an agent logged in or an interaction waiting: two pipelined round trips for all."""
@@ -78,7 +164,7 @@ class LiveMetrics:
         return live
 
     async def refresh_org(self, org: str, tz: str) -> None:
-        ctx = self.ctx
+        ctx, g = self.ctx, self.gauges
         now = ctx.clock.now()
         queues = await ctx.queues.queues(org)
         stats = await queue_stats(ctx.pool, ctx.redis, org, tz or "UTC", queues, None, now)
@@ -86,26 +172,36 @@ class LiveMetrics:
         for s in stats:
             q = s["queue"]
             seen.add(q)
-            QUEUE_DEPTH.labels(org, q).set(s["waiting"])
-            QUEUE_LONGEST_WAIT.labels(org, q).set(s["longest_wait_s"])
+            g.depth.labels(org, q).set(s["waiting"])
+            g.longest_wait.labels(org, q).set(s["longest_wait_s"])
             sl = s.get("service_level")
             if sl is None:
-                _remove(QUEUE_SERVICE_LEVEL, org, q)
+                _remove(g.service_level, org, q)
             else:
-                QUEUE_SERVICE_LEVEL.labels(org, q).set(sl)
-        self._drop(org, self.queues.get(org, set()) - seen)
+                g.service_level.labels(org, q).set(sl)
+        self._drop_queues(org, self.queues.get(org, set()) - seen)
         self.queues[org] = seen
-        counts: Counter[str] = Counter(a["state"] for a in await agent_grid(ctx.pool, ctx.redis, org, now))
-        for state in {*AGENT_STATES, *counts}:
-            AGENTS.labels(org, state).set(counts.get(state, 0))
+        counts: Counter[str] = states_with_logged_out(
+            await online_states(ctx.redis, org), self._agent_totals.get(org, 0)
+        )
+        shown = {*AGENT_STATES, *counts}
+        for state in shown:
+            g.agents.labels(org, state).set(counts.get(state, 0))
+        for state in self.states.get(org, set()) - shown:
+            _remove(g.agents, org, state)
+        self.states[org] = shown
 
-    def _drop(self, org: str, queues: set[str], all_states: bool = False) -> None:
+    def _drop_queues(self, org: str, queues: set[str]) -> None:
         for q in queues:
-            for g in (QUEUE_DEPTH, QUEUE_LONGEST_WAIT, QUEUE_SERVICE_LEVEL):
+            for g in (self.gauges.depth, self.gauges.longest_wait, self.gauges.service_level):
                 _remove(g, org, q)
-        if all_states:
-            for state in AGENT_STATES:
-                _remove(AGENTS, org, state)
+
+    def _drop_org(self, org: str) -> None:
+        """Another node leads the org now (or it is gone): this node stops publishing it."""
+        self._drop_queues(org, self.queues.pop(org, set()))
+        for state in self.states.pop(org, set()):
+            _remove(self.gauges.agents, org, state)
+        self.active.discard(org)
 
 
 def _remove(gauge: Gauge, *labels: Any) -> None:
