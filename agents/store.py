@@ -1,8 +1,11 @@
-"""Users and agent profiles in PostgreSQL."""
+"""Users and agent profiles in PostgreSQL, and a per-process cache of the profiles logins need."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -78,6 +81,10 @@ async def agent_profile(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, ag
     row = await user_by_id(pool, org_id, agent_id)
     if row is None or row["role"] != "agent" or not row["active"]:
         return None
+    return _profile(org_id, row)
+
+
+def _profile(org_id: str, row: asyncpg.Record) -> AgentProfile:
     return AgentProfile(
         id=str(row["id"]),
         org_id=org_id,
@@ -86,3 +93,64 @@ async def agent_profile(pool: asyncpg.Pool | asyncpg.Connection, org_id: str, ag
         capacity=row["capacity"],
         team=row["team"],
     )
+
+
+_ORG_AGENTS = "SELECT id, display_name, skills, capacity, team FROM users WHERE org_id=$1 AND role='agent' AND active"
+
+
+@dataclass
+class _OrgProfiles:
+    version: str
+    expires: float
+    rows: dict[str, asyncpg.Record]
+    built: dict[str, AgentProfile] = field(default_factory=dict)
+
+
+class ProfileCache:
+    """Agent profiles per process, loaded for a whole org in one query: after a node restarts all its
+    agents log in at once, and one read for all of them beats one each.
+
+    An org's entry is dropped when the org's config version (``cfgver``) moves or after ``ttl_s``, so
+    an admin's edit reaches the next login at the latest ``ttl_s`` later, at once if the edit bumps the
+    version. An agent missing from the entry (created since, or inactive) is read from PostgreSQL.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float = 5.0) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._by_org: dict[str, _OrgProfiles] = {}
+        self._loading: dict[str, asyncio.Task[_OrgProfiles]] = {}
+
+    async def get(self, org_id: str, agent_id: str, version: str) -> AgentProfile | None:
+        entry = self._by_org.get(org_id)
+        if entry is None or entry.version != version or entry.expires <= time.monotonic():
+            entry = await self._load(org_id, version)
+        built = entry.built.get(agent_id)
+        if built is not None:
+            return built
+        row = entry.rows.get(agent_id)
+        if row is not None:
+            built = entry.built[agent_id] = _profile(org_id, row)
+            return built
+        read = await agent_profile(self._pool, org_id, agent_id)
+        if read is not None:
+            entry.built[agent_id] = read
+        return read
+
+    async def _load(self, org_id: str, version: str) -> _OrgProfiles:
+        """One query per org however many logins wait for it at the same moment.
+
+        The query runs as its own task: a login whose socket goes away mid-wait must not cancel it for
+        the others.
+        """
+        task = self._loading.get(org_id)
+        if task is None:
+            task = self._loading[org_id] = asyncio.ensure_future(self._fetch(org_id, version))
+            task.add_done_callback(lambda _: self._loading.pop(org_id, None))
+        return await asyncio.shield(task)
+
+    async def _fetch(self, org_id: str, version: str) -> _OrgProfiles:
+        rows = await self._pool.fetch(_ORG_AGENTS, org_id)
+        entry = _OrgProfiles(version, time.monotonic() + self._ttl_s, {str(r["id"]): r for r in rows})
+        self._by_org[org_id] = entry
+        return entry

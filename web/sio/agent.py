@@ -3,6 +3,7 @@ the last socket gone for the grace period logs them out."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents import presence
-from agents.store import agent_profile
+from agents.store import ProfileCache, agent_profile
 from queues import store
 from switchboard import keys
 from switchboard.clock import to_datetime
@@ -81,11 +82,21 @@ async def org_codes(ctx: Context, table: str, org_id: str) -> list[dict[str, str
     return codes
 
 
+def live_agent(h: dict[str, str]) -> dict[str, Any]:
+    """State, idle code and load from the agent's hash (an empty hash: never logged in)."""
+    return {
+        "state": h.get("state") or "logged_out",
+        "idle_code": h.get("idle_code") or None,
+        "load": json.loads(h.get("load") or "{}"),
+    }
+
+
 class AgentNamespace(GuardedNamespace):
     def __init__(self, ctx: Context, delivery: Delivery) -> None:
         super().__init__("/agent")
         self.ctx = ctx
         self.delivery = delivery
+        self.profiles = ProfileCache(ctx.pool)
 
     async def _who(self, sid: str) -> tuple[str, str]:
         s = await self.get_session(sid)
@@ -96,21 +107,32 @@ class AgentNamespace(GuardedNamespace):
         if self.ctx.licenses is not None:
             await self.ctx.licenses.check_login(org_id, agent_id)
 
-    async def log_in(self, org_id: str, agent_id: str) -> None:
-        profile = await agent_profile(self.ctx.pool, org_id, agent_id)
+    async def log_in(self, org_id: str, agent_id: str, version: str | None = None) -> None:
+        """Load the agent for routing; ``version`` is the org's config version when the caller has read it."""
+        if version is None:
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            pipe.sadd(keys.active_orgs(), org_id)
+            pipe.get(keys.config_version(org_id))
+            version = (await pipe.execute())[1] or "0"
+        profile = await self.profiles.get(org_id, agent_id, version)
         if profile is None:
             raise ApiError(403, "forbidden", "not an active agent")
         queues = await self.ctx.queues.queues(org_id)
-        await self.ctx.redis.sadd(keys.active_orgs(), org_id)
         await presence.login(self.ctx.router, profile, queues)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         p = await authenticate(self.ctx, auth, ("agent",))
         org_id, agent_id = p.org_id, p.subject
-        live = await self.ctx.router.agent_live(org_id, agent_id)
-        logged_in = live is not None and live["state"] != "logged_out"
+        # One round trip for what a login needs to know and do before the seat; adding the org to the
+        # active set early is harmless (it is only where the timer pollers look).
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.hget(keys.agent(org_id, agent_id), "state")
         # the grace timer may be pending: a reconnect within it keeps the seat
-        await self.ctx.redis.zrem(keys.timers(org_id), f"grace|{agent_id}")
+        pipe.zrem(keys.timers(org_id), f"grace|{agent_id}")
+        pipe.sadd(keys.active_orgs(), org_id)
+        pipe.get(keys.config_version(org_id))
+        state, _, _, version = await pipe.execute()
+        logged_in = state is not None and state != "logged_out"
         if not logged_in:
             try:
                 await self.claim_seat(org_id, agent_id)
@@ -120,7 +142,7 @@ class AgentNamespace(GuardedNamespace):
                     raise refuse(code, str(e)) from e
                 raise
             try:
-                await self.log_in(org_id, agent_id)
+                await self.log_in(org_id, agent_id, version or "0")
             except Exception as e:
                 # a seat claimed for a login that did not happen goes back at once
                 if self.ctx.licenses is not None:
@@ -137,29 +159,43 @@ class AgentNamespace(GuardedNamespace):
         await self.emit("session", await self.snapshot(org_id, agent_id), to=sid)
 
     async def snapshot(self, org_id: str, agent_id: str) -> dict[str, Any]:
-        """Everything the desktop shows, as the server holds it: the server is the truth on reconnect."""
-        live = await self.ctx.router.agent_live(org_id, agent_id) or {
-            "state": "logged_out",
-            "idle_code": None,
-            "load": {},
-        }
+        """Everything the desktop shows, as the server holds it: the server is the truth on reconnect.
+
+        Read after the socket is registered, so an offer made while the agent was logging in (whose
+        emit found no socket yet) is in it.
+        """
+        redis = self.ctx.redis
         now_ms = int(self.ctx.clock.now() * 1000)
+        pipe = redis.pipeline(transaction=False)
+        pipe.hgetall(keys.agent(org_id, agent_id))
+        pipe.smembers(keys.agent(org_id, agent_id) + ":open")
+        h, ids = await pipe.execute()
+        live = live_agent(h)
         offers: list[dict[str, Any]] = []
         conversations: list[dict[str, Any]] = []
-        ids = await self.ctx.redis.smembers(keys.agent(org_id, agent_id) + ":open")
-        for iid in ids:
-            h = await self.ctx.redis.hgetall(keys.interaction(org_id, iid))
-            if not h or h.get("agent") != agent_id:
+        ids = sorted(ids)
+        if ids:
+            pipe = redis.pipeline(transaction=False)
+            for iid in ids:
+                pipe.hgetall(keys.interaction(org_id, iid))
+            hashes = await pipe.execute()
+        else:
+            hashes = []
+        for iid, ih in zip(ids, hashes, strict=True):
+            if not ih or ih.get("agent") != agent_id:
                 continue
-            payload = interaction_payload(iid, h, now_ms)
-            if h.get("state") == "offered":
-                offers.append({"offer_id": h.get("offer"), "interaction": payload, "expires_at": None})
+            payload = interaction_payload(iid, ih, now_ms)
+            if ih.get("state") == "offered":
+                offers.append({"offer_id": ih.get("offer"), "interaction": payload, "expires_at": None})
             else:
                 payload["transcript"] = await store.transcript(self.ctx.pool, org_id, iid)
                 conversations.append(payload)
-        for o in offers:
-            score = await self.ctx.redis.zscore(keys.timers(org_id), f"offer|{o['interaction']['id']}|{o['offer_id']}")
-            o["expires_at"] = to_datetime(score / 1000).isoformat() if score else None
+        if offers:
+            pipe = redis.pipeline(transaction=False)
+            for o in offers:
+                pipe.zscore(keys.timers(org_id), f"offer|{o['interaction']['id']}|{o['offer_id']}")
+            for o, score in zip(offers, await pipe.execute(), strict=True):
+                o["expires_at"] = to_datetime(score / 1000).isoformat() if score else None
         return {
             "agent_id": agent_id,
             "state": live["state"],
