@@ -20,7 +20,7 @@ from queues.config import QueueCache
 from routing import scripts
 from routing.metrics import DECISION_SECONDS, INTAKE_TO_OFFER, OFFERS
 from routing.recorder import ReportRecorder
-from switchboard import keys
+from switchboard import jsonwire, keys
 from switchboard.clock import Clock, ms
 
 log = structlog.get_logger(__name__)
@@ -86,7 +86,7 @@ class Router:
         t0 = time.perf_counter()
         raw = await self._scripts[name](keys=[keys.org(org_id)], args=[now_ms, *args])
         DECISION_SECONDS.observe(time.perf_counter() - t0)
-        report: Report = json.loads(raw)
+        report: Report = jsonwire.loads(raw)
         err = report.get("error")
         if isinstance(err, dict):
             raise RoutingError(err["code"], err["message"])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import asyncpg
 import structlog
+
+from switchboard import jsonwire
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 log = structlog.get_logger(__name__)
@@ -14,7 +15,7 @@ log = structlog.get_logger(__name__)
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(typ, encoder=jsonwire.dumps, decoder=jsonwire.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -27,7 +27,7 @@ from routing.reconciler import reconcile_all
 from routing.recorder import PG_DOWN
 from routing.router import Router
 from routing.timers import TimerPoller, stop_task
-from switchboard import keys, redis_conn
+from switchboard import jsonwire, keys, redis_conn
 from switchboard.clock import Clock, SystemClock
 from switchboard.db import create_pool
 from switchboard.settings import Settings
@@ -140,7 +140,11 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mgr = socketio.AsyncRedisManager(settings.redis_url) if settings.socketio_redis else None
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", client_manager=mgr, cors_allowed_origins=[], max_http_buffer_size=1_000_000
+        async_mode="aiohttp",
+        client_manager=mgr,
+        cors_allowed_origins=[],
+        max_http_buffer_size=1_000_000,
+        json=jsonwire,
     )
     api_modules = load_modules()
     app = web.Application(
