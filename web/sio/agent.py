@@ -156,7 +156,8 @@ class AgentNamespace(GuardedNamespace):
         await self.delivery.agent_connected(org_id, agent_id)
         structlog.contextvars.bind_contextvars(agent_id=agent_id)
         log.info("agent_connected", agent_id=agent_id, org_id=org_id, sid=sid, resumed=logged_in)
-        await self.emit("session", await self.snapshot(org_id, agent_id), to=sid)
+        # the socket is on this process: emitting through the Redis manager would have every node decode it
+        await self.emit("session", await self.snapshot(org_id, agent_id), to=sid, ignore_queue=True)
 
     async def snapshot(self, org_id: str, agent_id: str) -> dict[str, Any]:
         """Everything the desktop shows, as the server holds it: the server is the truth on reconnect.

@@ -29,7 +29,8 @@ class SupervisorNamespace(GuardedNamespace):
         p = await authenticate(self.ctx, auth, ("supervisor", "admin"))
         await self.save_session(sid, {"org_id": p.org_id, "user_id": p.subject})
         await self.enter_room(sid, supervisors_room(p.org_id))
-        await self.emit("snapshot", await snapshot(self.ctx, p.org_id), to=sid)
+        # the socket is on this process: no need to publish the snapshot to every node through Redis
+        await self.emit("snapshot", await snapshot(self.ctx, p.org_id), to=sid, ignore_queue=True)
 
     async def on_snapshot(self, sid: str, data: Any = None) -> dict[str, Any]:
         s = await self.get_session(sid)
