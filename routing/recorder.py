@@ -37,14 +37,14 @@ class ReportRecorder:
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, org_id: str, report: dict[str, Any], now_ms: int) -> None:
-        """Returns once the report is committed, or deferred because PostgreSQL is down."""
+    def submit(self, org_id: str, report: dict[str, Any], now_ms: int) -> asyncio.Future[None]:
+        """Hand a report in; the future is done once it is committed (or deferred: PostgreSQL down)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(((org_id, report, now_ms), fut))
         if self._writer is None or self._writer.done():
             # a task of its own, so a cancelled caller never strands the others' reports
             self._writer = asyncio.create_task(self._drain())
-        await asyncio.shield(fut)
+        return fut
 
     async def _drain(self) -> None:
         while self._pending:

@@ -7,6 +7,7 @@ PostgreSQL and hands it to the notifier (Socket.IO emits).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -103,14 +104,18 @@ class Router:
                 INTAKE_TO_OFFER.observe(max(0.0, (now_ms - o["enq"]) / 1000))
         for r in report["revoked"]:
             OFFERS.labels("timeout" if r["reason"] == "timeout" else "revoked").inc()
-        if any(report.get(k) for k in RECORDED):
-            await self.recorder.record(org_id, report, now_ms)
+        # The write to PostgreSQL starts first; the emits go out while it commits (Redis already
+        # holds the change, and PostgreSQL applies reports by version whatever the order), and the
+        # caller still returns only once the record is committed.
+        recorded = self.recorder.submit(org_id, report, now_ms) if any(report.get(k) for k in RECORDED) else None
         # The change is made; a failure to tell someone must not turn it into an error for the caller
         # (a reconnecting desktop gets the server's truth in its session snapshot).
         try:
             await self.notifier.publish(org_id, report)
         except Exception as e:
             log.warning("notify_failed", org_id=org_id, error=repr(e))
+        if recorded is not None:
+            await asyncio.shield(recorded)
         for hook in self.after_report:
             try:
                 await hook(org_id, report)

@@ -20,8 +20,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """The app leaves no session state behind (advisory locks are transaction-scoped, no LISTEN,
-    no SET), so a connection going back to the pool needs no reset query: one round trip saved
-    per acquire."""
+    no SET), so a connection going back to the pool needs no reset query — one round trip saved
+    per acquire — unless it comes back inside a transaction (a task cancelled mid-way): that one is
+    rolled back, or its locks would outlive it."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
