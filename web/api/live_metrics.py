@@ -112,7 +112,8 @@ class LiveMetrics:
         if time.monotonic() - self._agent_totals_at > AGENT_TOTALS_S or any(
             o not in self._agent_totals for o, _ in mine
         ):
-            self._agent_totals = await active_agents_by_org(self.ctx.pool)
+            totals = await active_agents_by_org(self.ctx.pool)
+            self._agent_totals = {o: totals.get(o, 0) for o, _ in orgs}  # an org without agents is known too
             self._agent_totals_at = time.monotonic()
         live = await self._live_orgs([o for o, _ in mine])
         self.round += 1
