@@ -14,6 +14,7 @@ from agents.model import CHANNELS
 from agents.store import create_user, list_users, user_by_id, user_public
 from queues.config import delete_queue, get_queue, list_queues, save_queue
 from queues.model import NAME_PATTERN, QueueConfig
+from switchboard import keys
 from web.auth import api_key_hash, hash_password, new_api_key
 from web.context import ctx_of
 from web.errors import ApiError
@@ -175,6 +176,7 @@ async def users_update(request: web.Request) -> web.Response:
         cols = ", ".join(f"{k}=${i + 3}" for i, k in enumerate(sets))
         await ctx.pool.execute(f"UPDATE users SET {cols} WHERE org_id=$1 AND id=$2",
                                p.org_id, row["id"], *sets.values())
+        await ctx.redis.incr(keys.config_version(p.org_id))  # logins' cached profiles of the org go stale
     fresh = await user_by_id(ctx.pool, p.org_id, str(row["id"]))
     assert fresh is not None
     if fresh["role"] == "agent":
@@ -191,6 +193,7 @@ async def users_delete(request: web.Request) -> web.Response:
     if row is None:
         raise ApiError(404, "not_found", "no such user")
     await ctx.pool.execute("UPDATE users SET active=false WHERE id=$1", row["id"])
+    await ctx.redis.incr(keys.config_version(p.org_id))  # a deactivated agent's next login is refused at once
     fresh = await user_by_id(ctx.pool, p.org_id, str(row["id"]))
     assert fresh is not None
     return web.json_response(user_public(fresh))
