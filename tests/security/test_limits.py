@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import socketio
 from aiohttp.test_utils import TestServer
-from harness import TEST_SECRET, Org, free_port
+from harness import TEST_SECRET, Org, connect_agent, free_port
 from harness import test_settings as settings_for
 from security_creds import Creds, token_for
 
@@ -101,20 +100,9 @@ async def test_api_errors_carry_nosniff(http, org: Org):
 
 
 async def _agent_connect(base: str, token: str) -> object:
-    sio = socketio.AsyncClient(reconnection=False)
-    refused: list[object] = []
-
-    @sio.on("connect_error", namespace="/agent")
-    async def on_error(data: object) -> None:
-        refused.append(data.get("data", data) if isinstance(data, dict) else data)
-
-    try:
-        await sio.connect(base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"], wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        await sio.disconnect()
-        return refused[0] if refused else {"code": "connect_failed"}
+    sio, refused = await connect_agent(base, token)
     await sio.disconnect()
-    return None
+    return refused
 
 
 async def test_tokens_expire(http, org: Org):
