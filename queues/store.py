@@ -1,6 +1,6 @@
 """The PostgreSQL record of interactions: durable intake, state history, transcripts, decisions.
 
-Redis holds the live state; every routing script reports what changed, and ``apply_report``
+Redis holds the live state; every routing script reports what changed, and ``apply_reports``
 writes it here in Redis order (each change carries the interaction's live version).
 """
 
@@ -357,7 +357,3 @@ async def apply_reports(conn: asyncpg.Connection, reports: list[RecordedReport])
             decisions,
         )
 
-
-async def apply_report(conn: asyncpg.Connection, org_id: str, report: dict[str, Any], now_ms: int) -> None:
-    """Write one routing script's report (see apply_reports)."""
-    await apply_reports(conn, [(org_id, report, now_ms)])

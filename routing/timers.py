@@ -8,7 +8,7 @@ to fire again after the lease. Handlers are idempotent: each checks state in its
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -97,9 +97,16 @@ class TimerPoller:
                 await asyncio.sleep(self.poll_s)
 
 
-async def stop_task(task: asyncio.Task[None] | None) -> None:
+async def stop_task(task: asyncio.Task[None] | None, patience_s: float = 5.0) -> None:
+    """Cancel and wait, cancelling again while it runs on: a cancellation can be swallowed deep in a
+    client library mid-call, and a shutdown must not wait forever on a loop that never saw it."""
     if task is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    deadline = time.monotonic() + patience_s
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.done():
+        log.warning("task_did_not_stop", task=task.get_name())
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("task_failed_at_stop", task=task.get_name(), error=repr(task.exception()))

@@ -78,7 +78,9 @@ class RoutingMachine(RuleBasedStateMachine):
         for q in QUEUES:
             await save_queue(self.pool, self.redis, self.org, q)
         for name, skills, cap in AGENTS:
-            p = AgentProfile(id=_stable_id(f"agent:{name}"), org_id=self.org, display_name=name, skills=skills, capacity=cap)
+            p = AgentProfile(
+                id=_stable_id(f"agent:{name}"), org_id=self.org, display_name=name, skills=skills, capacity=cap
+            )
             self.agents[p.id] = p
 
     def teardown(self) -> None:

@@ -65,8 +65,11 @@ async def live_position(ctx: Context, org_id: str, queue: str, interaction_id: s
     if pos is None:
         return None, None
     members = await ctx.redis.scard(keys.org(org_id) + f"members:{queue}")
-    aht = await average_handle_s(ctx.pool, org_id, queue)
-    return pos, estimated_wait_s(pos, aht, members)
+    return pos, await wait_estimate(ctx, org_id, queue, pos, members)
+
+
+async def wait_estimate(ctx: Context, org_id: str, queue: str, position: int, members: int) -> int:
+    return estimated_wait_s(position, await average_handle_s(ctx.pool, org_id, queue), members)
 
 
 async def visible_interaction(ctx: Context, p: Principal, interaction_id: str) -> Any:
@@ -107,10 +110,7 @@ async def create(request: web.Request) -> web.Response:
     if placed and placed.get("state"):
         # the enqueue script's report says where it went: no further reads
         state, queue, pos = placed["state"], placed["queue"], placed.get("position")
-        ewt = None
-        if pos is not None:
-            aht = await average_handle_s(ctx.pool, p.org_id, queue)
-            ewt = estimated_wait_s(pos, aht, int(placed.get("members") or 0))
+        ewt = None if pos is None else await wait_estimate(ctx, p.org_id, queue, pos, int(placed.get("members") or 0))
     else:
         live = await ctx.router.interaction_live(p.org_id, str(row["id"]))
         state = live.get("state", row["state"]) if live else row["state"]
