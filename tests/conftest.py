@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from switchboard.db import create_pool, migrate
+from switchboard.db import create_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "deploy" / "local" / "services.sh"
@@ -45,20 +45,8 @@ def redis_url(service_env: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 async def database_url(service_env: dict[str, str]) -> AsyncIterator[str]:
     """A database of this test run's own, migrated, dropped at the end."""
-    admin_url = service_env["SWITCHBOARD_DATABASE_URL"]
-    name = f"sbtest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    await migrate(url)
-    yield url
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await asyncio.wait_for(conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'), 20)
-    except TimeoutError:
-        pass  # left for the next run's clean machine; never hang the session
-    await conn.close()
+    async with scratch_database(service_env["SWITCHBOARD_DATABASE_URL"], f"sbtest_{os.getpid()}_") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +79,7 @@ def org_id() -> str:
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from harness import AgentClient, Org, free_port, intake, login_token, test_settings  # noqa: F401
+from harness import AgentClient, Org, free_port, intake, login_token, scratch_database, test_settings  # noqa: F401
 
 from switchboard.clock import SystemClock
 from switchboard.demo import seed_org

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import asyncpg
 import pytest
 import socketio
 
@@ -227,3 +228,53 @@ class Pages:
         for ctx in self.contexts:
             await ctx.close()
         assert not self.errors, f"script errors in the page: {self.errors}"
+
+
+@asynccontextmanager
+async def scratch_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A migrated database of its own, dropped afterwards (never hanging the session on the drop)."""
+    import uuid
+
+    from switchboard.db import migrate
+
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await migrate(url)
+    try:
+        yield url
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await asyncio.wait_for(conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'), 20)
+        except TimeoutError:
+            pass  # left for the next run's clean machine
+        await conn.close()
+
+
+async def enqueue_new(
+    router: Any, org_id: str, q: Any, iid: str, *, channel: str, priority: int, skills: dict[str, int], now_ms: int
+) -> dict[str, Any]:
+    """A new interaction straight into the routing scripts (no PostgreSQL row), as intake would queue it."""
+    from queues.config import escalation_timers
+    from queues.model import required_skills
+
+    report: dict[str, Any] = await router.enqueue(
+        org_id,
+        interaction_id=iid,
+        queue=q.name,
+        channel=channel,
+        priority=priority,
+        enqueued_ms=now_ms,
+        required=required_skills(q.skills, skills),
+        extra=skills,
+        preferred_agent=None,
+        preferred_until_ms=0,
+        customer_id=None,
+        customer_name=None,
+        subject=None,
+        timers=escalation_timers(q, iid, now_ms),
+    )
+    return report

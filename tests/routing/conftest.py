@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from harness import enqueue_new
 
 from agents.model import AgentProfile
 from agents.presence import login
@@ -69,28 +70,11 @@ class RoutingEnv:
         skills: dict[str, int] | None = None,
         name: str | None = None,
     ) -> tuple[str, Report]:
-        from queues.config import escalation_timers
-        from queues.model import required_skills
-
         self.seq += 1
         iid = _uuid(name or f"i{self.seq}")
-        q = self.queues[queue]
-        enq = ms(self.clock.now())
-        report = await self.router.enqueue(
-            self.org,
-            interaction_id=iid,
-            queue=queue,
-            channel=channel,
-            priority=priority,
-            enqueued_ms=enq,
-            required=required_skills(q.skills, skills or {}),
-            extra=skills or {},
-            preferred_agent=None,
-            preferred_until_ms=0,
-            customer_id=None,
-            customer_name=None,
-            subject=None,
-            timers=escalation_timers(q, iid, enq),
+        report = await enqueue_new(
+            self.router, self.org, self.queues[queue], iid,
+            channel=channel, priority=priority, skills=skills or {}, now_ms=ms(self.clock.now()),
         )
         return iid, report
 

@@ -12,13 +12,14 @@ import uuid
 
 import hypothesis.strategies as st
 import redis.asyncio as aioredis
+from harness import enqueue_new
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from agents.model import AgentProfile
 from agents.presence import login
-from queues.config import QueueCache, escalation_timers, save_queue
-from queues.model import PRIORITY_WEIGHT, QueueConfig, required_skills
+from queues.config import QueueCache, save_queue
+from queues.model import PRIORITY_WEIGHT, QueueConfig
 from routing.router import NullNotifier, Router, RoutingError
 from routing.timers import TimerPoller
 from switchboard import keys
@@ -124,24 +125,9 @@ class RoutingMachine(RuleBasedStateMachine):
         if channel not in q.channels:
             return
         iid = _stable_id(f"interaction:{len(self.interactions)}")
-        enq = ms(self.clock.now())
+        now_ms = ms(self.clock.now())
         self.run(
-            self.router.enqueue(
-                self.org,
-                interaction_id=iid,
-                queue=queue,
-                channel=channel,
-                priority=priority,
-                enqueued_ms=enq,
-                required=required_skills(q.skills, {}),
-                extra={},
-                preferred_agent=None,
-                preferred_until_ms=0,
-                customer_id=None,
-                customer_name=None,
-                subject=None,
-                timers=escalation_timers(q, iid, enq),
-            )
+            enqueue_new(self.router, self.org, q, iid, channel=channel, priority=priority, skills={}, now_ms=now_ms)
         )
         self.interactions.append(iid)
 

@@ -7,7 +7,6 @@ sees this org and cannot take its lease.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 import socketio
+from harness import scratch_database
 from harness import test_settings as settings_for
 from prometheus_client import CollectorRegistry
 
@@ -24,7 +24,7 @@ from queues.config import QueueCache
 from routing.router import Router
 from switchboard import keys
 from switchboard.clock import SystemClock
-from switchboard.db import create_pool, migrate
+from switchboard.db import create_pool
 from switchboard.demo import seed_org
 from web.api.live_metrics import FloorGauges, LiveMetrics
 from web.context import Context
@@ -32,19 +32,10 @@ from web.context import Context
 
 @pytest.fixture(scope="module")
 async def own_pool(service_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    admin_url = service_env["SWITCHBOARD_DATABASE_URL"]
-    name = f"sbtest_lm_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    async with scratch_database(service_env["SWITCHBOARD_DATABASE_URL"], "sbtest_lm_") as url:
+        pool = await create_pool(url, min_size=1, max_size=4)
+        yield pool
+        await pool.close()
 
 
 @dataclass
