@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import cpu as boxcpu
 from bench import stack
 from bench.posters import post_load
 from bench.stats import machine, pct
@@ -43,6 +45,7 @@ class E2EResult:
     rss_mib: list[float]
     cpu_ms_per_routed: float
     load_avg: str
+    box_ms: dict[str, float]
 
     def lines(self) -> list[str]:
         return [
@@ -55,6 +58,10 @@ class E2EResult:
             f"  server RSS MiB    {', '.join(f'{r:.0f}' for r in self.rss_mib)}",
             f"  server CPU per routed interaction (intake..wrap-up): {self.cpu_ms_per_routed:.2f} ms"
             f" -> {1000 / self.cpu_ms_per_routed:.0f}/s per fully used core; load average {self.load_avg}",
+            "  whole-box CPU per routed interaction, ms: "
+            + ", ".join(f"{g} {v:.2f}" for g, v in self.box_ms.items()),
+            f"  -> with this load generator, {os.cpu_count()} fully used cores route at most"
+            f" {1000 * (os.cpu_count() or 1) / max(self.box_ms['total'], 1e-9):.0f}/s",
         ]
 
 
@@ -80,12 +87,14 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
                 "-o", str(stack.ROOT / "test-artifacts" / "bench-profile.txt"),
                 "--pid", str(servers[0].pid), "-d", str(int(profile_s)), "--nonblocking")
         cpu0 = sum(s.cpu_s() for s in servers)
+        box0 = boxcpu.snapshot({s.pid for s in servers})
         posts, errors, t0 = await post_load(bases, org.api_key, rate=rate, duration=duration, procs=post_procs,
                                             concurrency=concurrency, tag=org.id)
         await asyncio.sleep(max(1.0, hold_s * 2))  # the last offers arrive and are accepted
         rss = [s.rss_mib() for s in servers]
         result = await swarm.collect()
         cpu = sum(s.cpu_s() for s in servers) - cpu0
+        box = boxcpu.spent(box0, boxcpu.snapshot({s.pid for s in servers}))
         load = Path("/proc/loadavg").read_text().split(" ", 1)[0]
         if profiler:
             await profiler.wait()
@@ -106,6 +115,7 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
         offer_p50=pct(offer_ms, 50), offer_p95=pct(offer_ms, 95), offer_p99=pct(offer_ms, 99),
         post_p50=pct(post_ms, 50), post_p99=pct(post_ms, 99), rss_mib=rss,
         cpu_ms_per_routed=cpu * 1000 / max(1, len(result.accepted)), load_avg=load,
+        box_ms={g: v * 1000 / max(1, len(result.accepted)) for g, v in box.items()},
     )
 
 
