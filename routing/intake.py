@@ -19,6 +19,7 @@ from customers import store as customers
 from queues import store
 from queues.config import QueueCache, escalation_timers
 from queues.model import IntakeRequest, QueueConfig, required_skills
+from routing import active_orgs
 from routing.metrics import INTERACTIONS_CREATED
 from routing.router import Router
 from switchboard.clock import Clock, ms, to_datetime
@@ -123,10 +124,10 @@ async def enqueue_record(
     preferred_until_ms: int = 0,
 ) -> dict[str, Any]:
     """Queue a PostgreSQL interaction row in Redis at its original place (idempotent); returns the
-    script's report."""
+    script's report. Its org goes into the active-org set, where the timer pollers look."""
     iid = str(record["id"])
     enq_ms = ms(record["enqueued_at"].timestamp())
-    return await router.enqueue(
+    enqueue = router.enqueue(
         record["org_id"],
         interaction_id=iid,
         queue=record["queue"],
@@ -142,3 +143,4 @@ async def enqueue_record(
         subject=record["subject"],
         timers=escalation_timers(q, iid, enq_ms),
     )
+    return await active_orgs.while_active(router.redis, record["org_id"], enqueue)

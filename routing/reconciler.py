@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from queues.config import QueueCache, publish_all
+from routing import active_orgs
 from routing.intake import enqueue_record
 from routing.router import Router
 from switchboard import keys
@@ -73,9 +74,17 @@ async def reconcile_org(
 async def reconcile_all(
     pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache
 ) -> dict[str, int]:
+    """Reconcile every org, then put back in the active-org set the orgs with live routing work.
+
+    A requeued interaction's org is added by its enqueue; an org whose Redis already holds timers or
+    online agents is added here, which also repairs the set after anything that left it short (a
+    poller killed while an org was on probation). An org whose waiting interactions have no timers
+    and whose agents are all logged out is left out: nothing can route them before a login, and a
+    login adds the org."""
     total = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
-    for r in await pool.fetch("SELECT id FROM orgs"):
-        await redis.sadd(keys.active_orgs(), r["id"])
-        for k, v in (await reconcile_org(pool, redis, router, queues, r["id"])).items():
+    org_ids = [r["id"] for r in await pool.fetch("SELECT id FROM orgs ORDER BY id")]
+    for org_id in org_ids:
+        for k, v in (await reconcile_org(pool, redis, router, queues, org_id)).items():
             total[k] += v
+    await active_orgs.add_busy(redis, org_ids)
     return total

@@ -655,12 +655,41 @@ return finish()
 """
 )
 
-# ARGV: now, lease_ms, limit — claim due timers by pushing them a lease into the future, so a
-# process that dies mid-handling leaves them to fire again elsewhere.
+# ARGV: now, lease_ms, limit, sweep_ms — claim due timers by pushing them a lease into the future, so
+# a process that dies mid-handling leaves them to fire again elsewhere. Also says whether the org is
+# idle and for how long (no timer, no agent online: the pollers may drop it from the active set) and,
+# when sweep_ms > 0, takes the org's sweep lock for sweep_ms if a sweep could route anything (an agent
+# online and someone waiting). Returns {idle_ms (-1 while not idle), swept (0|1), member...}.
 TIMERS_DUE = r"""
 local P = KEYS[1]
 local now = tonumber(ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-for _, m in ipairs(due) do redis.call('ZADD', P .. 'timers', string.format('%.0f', now + tonumber(ARGV[2])), m) end
-return due
+local lease = tonumber(ARGV[2])
+local sweep_ms = tonumber(ARGV[4] or '0')
+local timers = P .. 'timers'
+local due = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do redis.call('ZADD', timers, string.format('%.0f', now + lease), m) end
+local online = redis.call('SCARD', P .. 'online')
+local idle = -1
+if online == 0 and redis.call('ZCARD', timers) == 0 then
+  -- Redis's own clock, so pollers on hosts with skewed clocks agree on how long it has been idle
+  local t = redis.call('TIME')
+  local real_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local since = redis.call('GET', P .. 'idle')
+  if since then idle = math.max(0, real_ms - tonumber(since))
+  else redis.call('SET', P .. 'idle', string.format('%.0f', real_ms)); idle = 0 end
+elseif redis.call('EXISTS', P .. 'idle') == 1 then
+  redis.call('DEL', P .. 'idle')
+end
+local swept = 0
+if sweep_ms > 0 and online > 0 then
+  for _, qn in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+    if redis.call('ZCARD', P .. 'q:' .. qn) > 0 then
+      if redis.call('SET', P .. 'sweeplock', '1', 'NX', 'PX', sweep_ms) then swept = 1 end
+      break
+    end
+  end
+end
+local out = {idle, swept}
+for _, m in ipairs(due) do out[#out + 1] = m end
+return out
 """

@@ -1,20 +1,28 @@
 """Timers in Redis sorted sets (offer timeouts, escalation, max wait, wrap-up, seat grace).
 
-Every process polls; a due timer is claimed by pushing it a lease into the future inside one
-Lua script, so exactly one process handles it at a time and a process that dies mid-way leaves it
-to fire again after the lease. Handlers are idempotent: each checks state in its own script.
+Every process polls the orgs in the active-org set (routing/active_orgs.py says which orgs are in
+it and why no timer is left out). One round checks every org in one pipeline of TIMERS_DUE calls.
+A due timer is claimed by pushing it a lease into the future inside that script, so exactly one
+process handles it at a time, and a process that dies mid-way leaves it to fire again after the
+lease. Handlers are idempotent: each checks state in its own script.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import NoScriptError
 
 from routing import scripts
+from routing.active_orgs import IDLE_S, PROBATION_S, Pruner
 from routing.router import Router
 from switchboard import keys
 from switchboard.clock import Clock, ms
@@ -23,21 +31,43 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[str, list[str], str], Awaitable[None]]
 LEASE_MS = 30_000
 SWEEP_EVERY_S = 1.0
+DUE_LIMIT = 200
+CHUNK = 1000
+TIMERS_DUE_SHA = hashlib.sha1(scripts.TIMERS_DUE.encode()).hexdigest()
+
+
+@dataclass
+class OrgRound:
+    """What TIMERS_DUE said about one org: how long it has been idle (-1: not idle), whether this
+    process took its sweep, and the timers it claimed."""
+
+    idle_ms: int
+    swept: bool
+    due: list[str]
 
 
 class TimerPoller:
-    def __init__(self, redis: aioredis.Redis, router: Router, clock: Clock, poll_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        router: Router,
+        clock: Clock,
+        poll_s: float = 0.1,
+        idle_s: float = IDLE_S,
+        probation_s: float = PROBATION_S,
+    ) -> None:
         self.redis = redis
         self.router = router
         self.clock = clock
         self.poll_s = poll_s
-        self._due = redis.register_script(scripts.TIMERS_DUE)
+        self.pruner = Pruner(redis, idle_s, probation_s)
         self.handlers: dict[str, Handler] = {
             "offer": self._offer,
             "esc": self._escalate,
             "maxwait": self._max_wait,
             "wrap": self._wrap,
         }
+        self.due_limit = DUE_LIMIT  # timers claimed per org per round
         self._last_sweep = 0.0
 
     async def _offer(self, org: str, parts: list[str], member: str) -> None:
@@ -52,8 +82,32 @@ class TimerPoller:
     async def _wrap(self, org: str, parts: list[str], member: str) -> None:
         await self.router.wrap_up(org, "", parts[0], "", "", member)
 
-    async def fire_due(self, org_id: str, limit: int = 200) -> int:
-        due = await self._due(keys=[keys.org(org_id)], args=[ms(self.clock.now()), LEASE_MS, limit])
+    async def claim(
+        self, orgs: Sequence[str], sweep_ms: int = 0, limit: int | None = None
+    ) -> dict[str, OrgRound | Exception]:
+        """Claim the due timers of every org, in one pipeline of TIMERS_DUE calls per chunk of orgs."""
+        out: dict[str, OrgRound | Exception] = {}
+        args = (ms(self.clock.now()), LEASE_MS, limit or self.due_limit, sweep_ms)
+        for i in range(0, len(orgs), CHUNK):
+            part = list(orgs[i : i + CHUNK])
+            res = await self._evalsha_all(part, args)
+            missing = [j for j, r in enumerate(res) if isinstance(r, NoScriptError)]
+            if missing:  # a restarted or flushed Redis: load it once, run those again
+                await self.redis.script_load(scripts.TIMERS_DUE)
+                again = await self._evalsha_all([part[j] for j in missing], args)
+                for j, r in zip(missing, again, strict=True):
+                    res[j] = r
+            for org_id, r in zip(part, res, strict=True):
+                out[org_id] = r if isinstance(r, Exception) else OrgRound(int(r[0]), bool(r[1]), list(r[2:]))
+        return out
+
+    async def _evalsha_all(self, orgs: list[str], args: tuple[int, ...]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for org_id in orgs:
+            pipe.evalsha(TIMERS_DUE_SHA, 1, keys.org(org_id), *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def fire(self, org_id: str, due: list[str]) -> int:
         for member in due:
             kind, *parts = member.split("|")
             handler = self.handlers.get(kind)
@@ -67,34 +121,58 @@ class TimerPoller:
                 log.exception("timer_failed", member=member, org_id=org_id)
         return len(due)
 
-    async def sweep(self, org_id: str) -> None:
-        """Retry the heads of the org's queues once a second, by one process at a time."""
-        if await self.redis.set(keys.org(org_id) + "sweeplock", "1", nx=True, px=int(SWEEP_EVERY_S * 900)):
-            await self.router.sweep(org_id)
+    async def fire_due(self, org_id: str, limit: int | None = None) -> int:
+        """Fire one org's due timers now (tests and tools; the run loop does all orgs in a round)."""
+        r = (await self.claim([org_id], limit=limit))[org_id]
+        if isinstance(r, Exception):
+            raise r
+        return await self.fire(org_id, r.due)
 
     async def tick(self) -> int:
-        fired = 0
-        orgs = await self.redis.smembers(keys.active_orgs())
+        return await self.round(await self.redis.smembers(keys.active_orgs()))
+
+    async def round(self, members: Collection[str]) -> int:
+        """Fire the due timers of these active orgs and of the orgs on probation, sweep the orgs whose
+        sweep this process took (once a second), and prune the orgs idle long enough."""
+        started = time.monotonic()
+        orgs = self.pruner.watched(members)
+        if not orgs:
+            return 0
         sweep = self.clock.now() - self._last_sweep >= SWEEP_EVERY_S
-        for org_id in orgs:
-            fired += await self.fire_due(org_id)
-            if sweep:
-                await self.sweep(org_id)
+        claims = await self.claim(orgs, int(SWEEP_EVERY_S * 900) if sweep else 0)
         if sweep:
             self._last_sweep = self.clock.now()
+        fired = 0
+        idle: dict[str, int] = {}
+        for org_id, r in claims.items():
+            if isinstance(r, Exception):
+                log.warning("timers_due_failed", org_id=org_id, error=repr(r))
+                continue
+            idle[org_id] = r.idle_ms
+            fired += await self.fire(org_id, r.due)
+            if r.swept:
+                try:
+                    await self.router.sweep(org_id)
+                except Exception:
+                    log.exception("sweep_failed", org_id=org_id)
+        await self.pruner.settle(members, idle, started)
         return fired
 
     async def run(self) -> None:
-        while True:
-            try:
-                fired = await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("timer_tick_failed", error=repr(e))
-                fired = 0
-            if not fired:
-                await asyncio.sleep(self.poll_s)
+        try:
+            while True:
+                try:
+                    fired = await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.warning("timer_tick_failed", error=repr(e))
+                    fired = 0
+                if not fired:
+                    await asyncio.sleep(self.poll_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pruner.release(), 2.0)
 
 
 async def stop_task(task: asyncio.Task[None] | None, patience_s: float = 5.0) -> None:

@@ -72,8 +72,18 @@ def revoked_tokens() -> str:
 
 
 def active_orgs() -> str:
-    """Orgs with live state; timer pollers walk this set."""
+    """Orgs with live routing work; timer pollers walk this set (routing/active_orgs.py keeps it small)."""
     return f"{PREFIX}:orgs"
+
+
+def idle_since(org_id: str) -> str:
+    """When (Redis time, ms) the org was first seen with no timer and no agent online, since it last had one."""
+    return f"{org(org_id)}idle"
+
+
+def sweep_lock(org_id: str) -> str:
+    """Taken for a second by the process that retries the org's queue heads."""
+    return f"{org(org_id)}sweeplock"
 
 
 def node_inbox(node_id: str) -> str:

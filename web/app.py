@@ -277,10 +277,18 @@ async def periodic_reconcile(ctx: Context) -> None:
 
 
 async def orphan_sweep(ctx: Context, delivery: Delivery) -> None:
-    """Logged-in agents with no socket on any live node and no grace timer get one."""
+    """Logged-in agents with no socket on any live node and no grace timer get one. Every org with an
+    agent online is in the active-org set (it is never idle), and their online sets are read in one
+    pipeline."""
     now_ms = int((ctx.clock.now() + ctx.settings.seat_grace_s) * 1000)
-    for org_id in await ctx.redis.smembers(keys.active_orgs()):
-        for agent_id in await ctx.redis.smembers(keys.agents_online(org_id)):
+    orgs = sorted(await ctx.redis.smembers(keys.active_orgs()))
+    if not orgs:
+        return
+    pipe = ctx.redis.pipeline(transaction=False)
+    for org_id in orgs:
+        pipe.smembers(keys.agents_online(org_id))
+    for org_id, online in zip(orgs, await pipe.execute(), strict=True):
+        for agent_id in online:
             if await delivery.live_sockets(org_id, agent_id) == 0:
                 await ctx.redis.zadd(keys.timers(org_id), {f"grace|{agent_id}": now_ms}, nx=True)
 
