@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     seat_grace_s: int = 60
     # How often PostgreSQL-open interactions missing from Redis are queued again.
     reconcile_interval_s: float = 30.0
+    # An org with no timers and no agent online leaves the timer pollers' set after this long idle
+    # (routing/active_orgs.py), and is watched for the probation time after.
+    active_org_idle_s: float = 60.0
+    active_org_probation_s: float = 30.0
     max_body_bytes: int = 256 * 1024
     node_id: str = Field(default="")
     # Emit through python-socketio's Redis manager (needed when several processes serve sockets).

@@ -200,7 +200,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         sio.register_namespace(SupervisorNamespace(ctx))
         sio.register_namespace(CustomerNamespace(ctx, conversations))
         delivery.start()
-        poller = TimerPoller(redis, router, clock, settings.timer_poll_ms / 1000)
+        poller = TimerPoller(
+            redis,
+            router,
+            clock,
+            settings.timer_poll_ms / 1000,
+            idle_s=settings.active_org_idle_s,
+            probation_s=settings.active_org_probation_s,
+        )
         poller.handlers["grace"] = lambda org, parts, member: seat_grace(ctx, org, parts[0], member)
         ctx.extras["poller"] = poller
         tasks: list[asyncio.Task[None]] = []
