@@ -13,3 +13,9 @@ NAMED_AGENTS = Gauge(
     ["org"],
 )
 REFUSALS = Counter("switchboard_license_refusals_total", "Agent logins refused by licensing", ["org", "code"])
+WRITES_DROPPED = Counter(
+    "switchboard_license_writes_dropped_total",
+    "Peaks or audit rows written behind the logins that were given up (PostgreSQL failing at shutdown,"
+    " or failing for longer than the retained backlog allows)",
+    ["kind"],
+)

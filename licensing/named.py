@@ -19,11 +19,14 @@ class NamedClaim:
     already_counted: bool
 
 
-_COUNTED = """
-SELECT 1 FROM license_named_agents
- WHERE org_id = $1 AND license_id = $2 AND period_key = $3 AND agent_id = $4
-"""
 _COUNT = "SELECT count(*) FROM license_named_agents WHERE org_id = $1 AND license_id = $2 AND period_key = $3"
+# Whether the agent is counted, and the count, in one round trip.
+_COUNTED_AND_COUNT = """
+SELECT EXISTS (SELECT 1 FROM license_named_agents
+                WHERE org_id = $1 AND license_id = $2 AND period_key = $3 AND agent_id = $4) AS counted,
+       (SELECT count(*) FROM license_named_agents
+         WHERE org_id = $1 AND license_id = $2 AND period_key = $3) AS count
+"""
 _INSERT = """
 INSERT INTO license_named_agents (org_id, license_id, period_key, agent_id, first_login_at)
 VALUES ($1, $2, $3, $4, $5)
@@ -47,13 +50,16 @@ async def claim_named(
     scope = (org_id, license_id, period_key)
     async with pool.acquire() as conn:
         # The common case, an agent logging in again, needs no lock.
-        if await conn.fetchval(_COUNTED, *scope, agent_id):
-            return NamedClaim(True, int(await conn.fetchval(_COUNT, *scope)), True)
+        row = await conn.fetchrow(_COUNTED_AND_COUNT, *scope, agent_id)
+        if row["counted"]:
+            return NamedClaim(True, int(row["count"]), True)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _lock_name(*scope))
-            count = int(await conn.fetchval(_COUNT, *scope))
-            # Re-check under the lock: a racing login of the same agent may have counted it.
-            if await conn.fetchval(_COUNTED, *scope, agent_id):
+            # Read again under the lock (a new statement, so it sees the previous holder's insert):
+            # a racing login of the same agent may have counted it.
+            row = await conn.fetchrow(_COUNTED_AND_COUNT, *scope, agent_id)
+            count = int(row["count"])
+            if row["counted"]:
                 return NamedClaim(True, count, True)
             if count >= seats:
                 return NamedClaim(False, count, False)

@@ -1,8 +1,9 @@
 """License service: upload and list licenses, admit or refuse agent logins, report usage.
 
 Concurrent seats live in Redis (licensing.seats), named seats in PostgreSQL (licensing.named); this
-module decides which licenses apply, keeps the audit trail and metrics, and persists peaks so usage
-reports survive the loss of Redis.
+module decides which licenses apply, keeps the audit trail (licensing.audit) and metrics, and persists
+peaks (licensing.peaks) so usage reports survive the loss of Redis. A login waits only for what caps
+depend on (the Redis claim, the named count); its peak and audit rows are written behind it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import redis.asyncio as aioredis
 import structlog
 
 from licensing import metrics, seats
+from licensing.audit import AuditEntry, AuditTrail
+from licensing.audit import insert as insert_audit
 from licensing.documents import License, LicenseModel, verify_license
 from licensing.named import claim_named
+from licensing.peaks import PeakLevel, PeakRecorder
+from licensing.peaks import persist as persist_peaks
 from licensing.periods import MeasurementPeriod, days_of, kind_of_key, parse_period_key, period_at
 from switchboard.clock import Clock
 
@@ -89,18 +94,6 @@ ON CONFLICT (org_id, license_id) DO UPDATE SET
     timezone = EXCLUDED.timezone, valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until,
     document = EXCLUDED.document, uploaded_by = EXCLUDED.uploaded_by, uploaded_at = now()
 """
-_UPSERT_PEAKS = """
-INSERT INTO license_usage (org_id, period_key, peak_concurrent, peak_at)
-SELECT $1, k, $3, $4 FROM unnest($2::text[]) AS k
-ON CONFLICT (org_id, period_key) DO UPDATE SET
-    peak_at = CASE WHEN EXCLUDED.peak_concurrent > license_usage.peak_concurrent
-                   THEN EXCLUDED.peak_at ELSE license_usage.peak_at END,
-    peak_concurrent = GREATEST(license_usage.peak_concurrent, EXCLUDED.peak_concurrent),
-    updated_at = now()
-"""
-_AUDIT = (
-    "INSERT INTO license_audit (org_id, at, agent_id, action, code, data) VALUES ($1, $2, $3, $4, $5, $6)"
-)
 
 
 class LicenseService:
@@ -111,6 +104,7 @@ class LicenseService:
         public_pem: bytes,
         clock: Clock,
         cache_ttl_s: float = 2.0,
+        write_window_s: float = 1.0,
     ) -> None:
         self._pool = pool
         self._redis = redis
@@ -118,6 +112,17 @@ class LicenseService:
         self._clock = clock
         self._cache_ttl_s = cache_ttl_s
         self._cache: dict[str, _CachedLicenses] = {}
+        self._peak_recorder = PeakRecorder(pool, write_window_s)
+        self._audit_trail = AuditTrail(pool, write_window_s)
+
+    async def flush(self) -> None:
+        """Write the peaks and audit rows held behind the logins now."""
+        await self._peak_recorder.flush()
+        await self._audit_trail.flush()
+
+    async def close(self) -> None:
+        """On shutdown, before the pool closes: nothing held behind is lost."""
+        await self.flush()
 
     # -- licenses ---------------------------------------------------------------------------------
 
@@ -139,14 +144,19 @@ class LicenseService:
                 text,
                 actor,
             )
-            await conn.execute(
-                _AUDIT,
-                org_id,
-                _dt(now),
-                None,
-                "license_uploaded",
-                None,
-                {"license_id": lic.license_id, "actor": actor, "model": lic.model, "seats": lic.seats},
+            # In the transaction of the license itself, not behind it.
+            await insert_audit(
+                conn,
+                [
+                    AuditEntry(
+                        org_id,
+                        _dt(now),
+                        None,
+                        "license_uploaded",
+                        None,
+                        {"license_id": lic.license_id, "actor": actor, "model": lic.model, "seats": lic.seats},
+                    )
+                ],
             )
         self.invalidate(org_id)
         log.info(
@@ -219,12 +229,14 @@ class LicenseService:
         seat: seats.SeatClaim | None,
         named: License | None,
     ) -> None:
-        """After the concurrent seat is taken: persist its peak, count the named agent, audit the changes."""
+        """After the concurrent seat is taken: count the named agent (durably, before admitting), then
+        hand the new peak and the audit rows to the writers behind the login."""
         audit: builtins.list[tuple[str, dict[str, Any]]] = []
         if concurrent is not None and seat is not None:
             if seat.peak_raised:
+                # Also if the named license refuses below: the peak was reached all the same.
                 period_key, also = _peak_keys(concurrent, now)
-                await self._pool.execute(_UPSERT_PEAKS, org_id, [period_key, *also], seat.in_use, _dt(now))
+                self._peak_recorder.raised(org_id, [period_key, *also], seat.in_use, now)
             if not seat.already_held:
                 audit.append(("seat_claimed", {"license_id": concurrent.license_id, "in_use": seat.in_use}))
         if named is not None:
@@ -255,9 +267,9 @@ class LicenseService:
                     )
                 )
         if audit:
-            await self._pool.executemany(
-                _AUDIT, [(org_id, _dt(now), agent_id, action, None, data) for action, data in audit]
-            )
+            at = _dt(now)
+            for action, data in audit:
+                self._audit_trail.record(AuditEntry(org_id, at, agent_id, action, None, data))
 
     async def logout(self, org_id: str, agent_id: str) -> bool:
         """Release the agent's concurrent seat; False if it held none."""
@@ -273,17 +285,25 @@ class LicenseService:
         """Record the seats held now in the current period's and day's peaks; returns the seats in use.
 
         Meant for a periodic job (e.g. each minute), so a day on which seated agents stay logged in but
-        nobody new logs in still shows them in its peak.
+        nobody new logs in still shows them in its peak. It copies Redis's peaks of those periods into
+        PostgreSQL whether or not they rose now: a process killed with raises still held behind its
+        logins (licensing.peaks) lost only its own write, never the peak, which Redis holds.
         """
         now = self._clock.now()
         concurrent = _applicable(await self.active(org_id), "concurrent")
         if concurrent is None:
             return await seats.in_use(self._redis, org_id)
         period_key, also = _peak_keys(concurrent, now)
-        in_use, raised = await seats.record_peak(self._redis, org_id, period_key, now, also_periods=also)
+        in_use, _ = await seats.record_peak(self._redis, org_id, period_key, now, also_periods=also)
         metrics.SEATS_IN_USE.labels(org_id).set(in_use)
-        if raised:
-            await self._pool.execute(_UPSERT_PEAKS, org_id, [period_key, *also], in_use, _dt(now))
+        levels = await seats.peaks(self._redis, org_id, [period_key, *also])
+        await persist_peaks(
+            self._pool,
+            [
+                PeakLevel(org_id, key, count, at if at is not None else now)
+                for key, (count, at) in levels.items()
+            ],
+        )
         return in_use
 
     async def _refuse(
@@ -296,6 +316,7 @@ class LicenseService:
         data: dict[str, Any] | None = None,
     ) -> NoReturn:
         metrics.REFUSALS.labels(org_id, code).inc()
+        # Awaited, unlike the claims' rows: the refusal is the one record of a login that left no trace.
         await self._audit(org_id, now, agent_id, "login_refused", code, data or {})
         log.info("license_login_refused", org_id=org_id, agent_id=agent_id, code=code)
         raise LicenseRefused(code, message)
@@ -309,7 +330,7 @@ class LicenseService:
         code: str | None,
         data: dict[str, Any],
     ) -> None:
-        await self._pool.execute(_AUDIT, org_id, _dt(now), agent_id, action, code, data)
+        await self._audit_trail.write(AuditEntry(org_id, _dt(now), agent_id, action, code, data))
 
     # -- usage ------------------------------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +19,10 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def service(pool, redis, vendor_keys, clock) -> LicenseService:
-    return LicenseService(pool, redis, vendor_keys[1], clock)
+async def service(pool, redis, vendor_keys, clock) -> AsyncIterator[LicenseService]:
+    svc = LicenseService(pool, redis, vendor_keys[1], clock)
+    yield svc
+    await svc.close()
 
 
 async def refused(service: LicenseService, org_id: str, agent_id: str) -> str:
@@ -205,6 +208,7 @@ async def test_usage_peaks_survive_the_loss_of_redis(service, org, issue, clock,
     await service.upload(org, issue(org, model="concurrent", seats=10), actor=None)
     for agent in ("a1", "a2", "a3"):
         await service.check_login(org, agent)
+    await service.flush()  # peaks are written behind the logins, within a second
     await redis.delete(keys.seats(org), keys.seat_peak(org, "2026-11"), keys.seat_peak(org, "2026-11-25"))
     report = await service.usage(org, "2026-11")
     assert by_model(report)["concurrent"]["peak_concurrent"] == 3
