@@ -229,6 +229,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
             await stop_task(t)
         await delivery.stop()
         await router.recorder.close()
+        if ctx.licenses is not None:
+            await ctx.licenses.close()
         if mgr is not None:
             await _close_manager(mgr)
         await redis.aclose()

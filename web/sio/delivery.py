@@ -18,9 +18,10 @@ from typing import Any
 import redis.asyncio as aioredis
 import socketio
 import structlog
+from engineio import packet as eio_packet
 
 from queues.live_stats import forget_today
-from switchboard import keys
+from switchboard import jsonwire, keys
 from switchboard.clock import Clock, to_datetime
 from web.sio.rooms import agent_room, chat_room, supervisors_room
 
@@ -79,9 +80,24 @@ class Delivery:
         if left <= 0:
             await self.redis.hdel(hash_key, self.node_id)
 
+    async def emit_local(self, place: str, namespace: str, event: str, data: Any) -> None:
+        """Encode the event once and queue it on each of the room's sockets held here.
+
+        What ``sio.emit(..., ignore_queue=True)`` does, minus its per-recipient task and
+        ``asyncio.wait`` and its walk of the payload for binary parts (these events carry none):
+        together about a third of the cost of an emit, and a routed interaction makes about eight.
+        """
+        sockets = [eio_sid for _, eio_sid in self.sio.manager.get_participants(namespace, place)]
+        if not sockets:
+            return
+        nsp = "" if namespace == "/" else namespace + ","
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, f"2{nsp}{jsonwire.dumps([event, data])}")
+        for eio_sid in sockets:
+            await self.sio.eio.send_packet(eio_sid, pkt)
+
     async def _emit_where(self, place: str, hash_key: str, namespace: str, event: str, data: Any) -> None:
         if place in self.local:
-            await self.sio.emit(event, data, room=place, namespace=namespace, ignore_queue=True)
+            await self.emit_local(place, namespace, event, data)
             return
         nodes = await self.redis.hkeys(hash_key)
         if not nodes:
@@ -129,9 +145,7 @@ class Delivery:
                         continue
                     try:
                         msg = json.loads(m["data"])
-                        await self.sio.emit(
-                            msg["event"], msg["data"], room=msg["room"], namespace=msg["ns"], ignore_queue=True
-                        )
+                        await self.emit_local(msg["room"], msg["ns"], msg["event"], msg["data"])
                     except Exception:
                         log.exception("inbox_message_failed")
             except asyncio.CancelledError:
