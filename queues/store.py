@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from customers.store import CustomerRouting
+from switchboard import jsonwire
 from switchboard.clock import to_datetime
 
 COLUMNS = (
@@ -77,31 +78,60 @@ async def find_by_idempotency_key(conn: asyncpg.Connection, org_id: str, key: st
     )
 
 
-async def insert(
-    conn: asyncpg.Pool | asyncpg.Connection, new: NewInteraction, vip_priority: int
-) -> tuple[dict[str, Any] | None, CustomerRouting]:
-    """Resolve the customer and insert the queued interaction, its event and first message in one
-    round trip (``intake_interaction``, migration 0006). The row is None when the idempotency key
-    was already used."""
-    r = await conn.fetchrow(
-        "SELECT * FROM intake_interaction($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-        uuid.UUID(new.id),
-        new.org_id,
-        new.channel,
-        new.queue,
-        new.priority,
-        vip_priority,
-        new.skills,
-        new.subject,
-        new.identity_type,
-        new.identity_value,
-        new.customer_name,
-        new.idempotency_key,
-        new.created_by,
-        new.created_at,
-        new.first_message,
+_INTAKE_MANY = """
+SELECT r.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                       $14::timestamptz[], $15::text[])
+       WITH ORDINALITY AS t(id, org, channel, queue, prio, vip, skills, subject, itype, ivalue, cname, ikey,
+                            created_by, at, msg, n)
+ CROSS JOIN LATERAL intake_interaction(t.id, t.org, t.channel, t.queue, t.prio, t.vip, t.skills::jsonb,
+                                       t.subject, t.itype, t.ivalue, t.cname, t.ikey, t.created_by, t.at,
+                                       t.msg) AS r
+ ORDER BY t.n
+"""
+Intake = tuple[NewInteraction, int]  # the interaction and the priority a VIP customer waits at
+Inserted = tuple[dict[str, Any] | None, CustomerRouting]
+
+
+async def insert(conn: asyncpg.Pool | asyncpg.Connection, new: NewInteraction, vip_priority: int) -> Inserted:
+    """Resolve the customer and insert the queued interaction, its event and first message
+    (``intake_interaction``, migration 0006). The row is None when the idempotency key was already used."""
+    return (await insert_many(conn, [(new, vip_priority)]))[0]
+
+
+async def insert_many(conn: asyncpg.Pool | asyncpg.Connection, items: list[Intake]) -> list[Inserted]:
+    """Several intakes in one statement, so one transaction: one round trip and one commit for a
+    batch. Run in (org, identity) order, so that two batches creating the same customers take their
+    locks in the same order and cannot deadlock; results come back in the callers' order."""
+    order = sorted(range(len(items)), key=lambda i: _lock_order(items[i][0]))
+    run = [items[i] for i in order]
+    rows = await conn.fetch(
+        _INTAKE_MANY,
+        [uuid.UUID(n.id) for n, _ in run],
+        [n.org_id for n, _ in run],
+        [n.channel for n, _ in run],
+        [n.queue for n, _ in run],
+        [n.priority for n, _ in run],
+        [vip for _, vip in run],
+        [jsonwire.dumps(n.skills) if n.skills is not None else None for n, _ in run],
+        [n.subject for n, _ in run],
+        [n.identity_type for n, _ in run],
+        [n.identity_value for n, _ in run],
+        [n.customer_name for n, _ in run],
+        [n.idempotency_key for n, _ in run],
+        [n.created_by for n, _ in run],
+        [n.created_at for n, _ in run],
+        [n.first_message for n, _ in run],
     )
-    assert r is not None
+    by_caller = dict(zip(order, (_inserted(new, r) for (new, _), r in zip(run, rows, strict=True)), strict=True))
+    return [by_caller[i] for i in range(len(items))]
+
+
+def _lock_order(n: NewInteraction) -> tuple[str, str, str]:
+    return n.org_id, n.identity_type, n.identity_value
+
+
+def _inserted(new: NewInteraction, r: asyncpg.Record) -> Inserted:
     customer = CustomerRouting(
         str(r["customer_id"]),
         r["customer_name"],

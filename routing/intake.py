@@ -95,7 +95,7 @@ async def create_interaction_idempotent(
         created_at=to_datetime(now),
         first_message=req.message.text if req.message else None,
     )
-    record, c = await store.insert(pool, new, VIP_PRIORITY)
+    record, c = await router.intake_writer.submit((new, VIP_PRIORITY))
     if record is None:
         # a concurrent request with the same key won the insert: answer with its interaction
         existing = await store.find_by_idempotency_key(pool, org_id, idempotency_key or "")

@@ -1,15 +1,9 @@
-"""Group commit of routing reports to PostgreSQL.
-
-Every caller still waits until its report is committed, but the reports that arrive while one
-transaction is in flight are written together in the next: under load a transaction carries
-dozens of reports (one ``executemany`` per table) instead of one each, and when the floor is
-quiet a report is written at once, as before.
-"""
+"""Routing reports to PostgreSQL, in group commits (switchboard/groupcommit.py): under load a
+transaction carries dozens of reports, one ``executemany`` per table."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import asyncpg
@@ -17,6 +11,7 @@ import structlog
 
 from queues import store
 from routing.metrics import RECORD_BATCH
+from switchboard.groupcommit import GroupCommit
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 500
@@ -28,66 +23,35 @@ PG_DOWN = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InternalClientError,
 )
-Pending = tuple[store.RecordedReport, "asyncio.Future[None]"]
 
 
 class ReportRecorder:
+    """Each routing report is committed before its caller returns, in a group commit with the
+    reports handed in meanwhile."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._pending: list[Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[store.RecordedReport, None] = GroupCommit(
+            self._write, max_batch=MAX_BATCH, on_batch=RECORD_BATCH.observe
+        )
 
     def submit(self, org_id: str, report: dict[str, Any], now_ms: int) -> asyncio.Future[None]:
         """Hand a report in; the future is done once it is committed (or deferred: PostgreSQL down)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((org_id, report, now_ms), fut))
-        if self._writer is None or self._writer.done():
-            # a task of its own, so a cancelled caller never strands the others' reports
-            self._writer = asyncio.create_task(self._drain())
-        return fut
+        return self._group.submit((org_id, report, now_ms))
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            RECORD_BATCH.observe(len(batch))
-            try:
-                await self._write([r for r, _ in batch])
-                outcome: list[BaseException | None] = [None] * len(batch)
-            except PG_DOWN as e:
-                # Redis already holds the change; the reconciler records terminal states later.
-                log.warning("record_deferred_postgres_down", reports=len(batch), error=repr(e))
-                outcome = [None] * len(batch)
-            except Exception:
-                outcome = await self._one_by_one([r for r, _ in batch])
-            for (_, fut), exc in zip(batch, outcome, strict=True):
-                if fut.done():
-                    continue
-                if exc is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(exc)
-
-    async def _write(self, reports: list[store.RecordedReport]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await store.apply_reports(conn, reports)
-
-    async def _one_by_one(self, reports: list[store.RecordedReport]) -> list[BaseException | None]:
-        """A batch that failed is retried report by report, so one bad report fails only its caller."""
-        out: list[BaseException | None] = []
-        for r in reports:
-            try:
-                await self._write([r])
-                out.append(None)
-            except PG_DOWN as e:
-                log.warning("record_deferred_postgres_down", reports=1, error=repr(e))
-                out.append(None)
-            except Exception as e:
-                log.exception("record_failed", org_id=r[0])
-                out.append(e)
-        return out
+    async def _write(self, reports: list[store.RecordedReport]) -> list[None]:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.apply_reports(conn, reports)
+        except PG_DOWN as e:
+            # Redis already holds the change; the reconciler records terminal states later.
+            log.warning("record_deferred_postgres_down", reports=len(reports), error=repr(e))
+        except Exception:
+            if len(reports) == 1:
+                log.exception("record_failed", org_id=reports[0][0])
+            raise
+        return [None] * len(reports)
 
     async def close(self) -> None:
         """Let the reports already handed in reach PostgreSQL."""
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                await self._writer
+        await self._group.close()

@@ -17,12 +17,14 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from queues import store
 from queues.config import QueueCache
 from routing import scripts
 from routing.metrics import DECISION_SECONDS, INTAKE_TO_OFFER, OFFERS
 from routing.recorder import ReportRecorder
 from switchboard import jsonwire, keys
 from switchboard.clock import Clock, ms
+from switchboard.groupcommit import GroupCommit
 
 log = structlog.get_logger(__name__)
 Report = dict[str, Any]
@@ -79,8 +81,17 @@ class Router:
         self.queues = queues
         self.notifier: Notifier = notifier or NullNotifier()
         self.recorder = ReportRecorder(pool)
+        # New interactions, durable before intake answers: concurrent intakes share a statement.
+        self.intake_writer: GroupCommit[store.Intake, store.Inserted] = GroupCommit(
+            lambda items: store.insert_many(pool, items), max_batch=200
+        )
         self._scripts = {name: redis.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
         self.after_report: list[Callable[[str, Report], Awaitable[None]]] = []
+
+    async def close(self) -> None:
+        """Let what was handed to PostgreSQL be written."""
+        await self.intake_writer.close()
+        await self.recorder.close()
 
     async def _run(self, name: str, org_id: str, *args: Any) -> Report:
         now_ms = ms(self.clock.now())

@@ -228,7 +228,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         for t in tasks:
             await stop_task(t)
         await delivery.stop()
-        await router.recorder.close()
+        await router.close()
         if ctx.licenses is not None:
             await ctx.licenses.close()
         if mgr is not None:
