@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from switchboard import gcpolicy
+
 QUEUES = ("sales", "billing", "support")
 
 
@@ -40,6 +42,7 @@ async def _run(base: str, api_key: str, rate: float, duration: float, concurrenc
     errors: list[str] = []
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as http:
+        gcpolicy.settle()
         await asyncio.sleep(max(0.0, start_at - time.time()))
         end = start_at + duration
         if rate > 0:

@@ -16,6 +16,7 @@ from typing import Any
 import socketio
 
 from bench.stack import raise_nofile
+from switchboard import gcpolicy
 
 
 @dataclass
@@ -85,6 +86,7 @@ async def _swarm(bases: list[str], tokens: list[str], hold_s: float, work: bool,
     ok = await asyncio.gather(*(connect(a) for a in agents))
     result.connected = sum(ok)
     result.refused = len(ok) - result.connected
+    gcpolicy.settle()  # the load generator gets the server's GC settings: it shares the cores
     conn.send(("ready", result.connected, result.refused))
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, conn.recv)  # "stop"

@@ -12,6 +12,7 @@ from switchboard.settings import get_settings
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from switchboard import gcpolicy
     from switchboard.logs import configure
     from web.app import create_app
 
@@ -25,9 +26,13 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=True
-    )
+    app = create_app(settings)
+
+    async def settle_gc(_: web.Application) -> None:
+        gcpolicy.settle()
+
+    app.on_startup.append(settle_gc)  # after the app's own start-up
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=True)
     return 0
 
 
