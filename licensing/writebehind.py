@@ -17,24 +17,15 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-import asyncpg
 import structlog
 
 from licensing import metrics
+from switchboard.db import PG_DOWN
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# Failures worth retrying after the window: PostgreSQL (or the way to it) is down for now.
-PG_DOWN = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InternalClientError,
-)
 
 
 class WriteBehind(Generic[T]):

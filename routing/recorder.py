@@ -11,18 +11,11 @@ import structlog
 
 from queues import store
 from routing.metrics import RECORD_BATCH
+from switchboard.db import PG_DOWN
 from switchboard.groupcommit import GroupCommit
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 500
-PG_DOWN = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InternalClientError,
-)
 
 
 class ReportRecorder:

@@ -12,6 +12,16 @@ from switchboard import jsonwire
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 log = structlog.get_logger(__name__)
 
+# Failures that mean PostgreSQL (or the way to it) is down for now, not that a statement is wrong.
+PG_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):

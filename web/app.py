@@ -24,12 +24,11 @@ from agents import presence
 from agents.store import agent_profile
 from queues.config import QueueCache
 from routing.reconciler import reconcile_all
-from routing.recorder import PG_DOWN
 from routing.router import Router
 from routing.timers import TimerPoller, stop_task
 from switchboard import jsonwire, keys, redis_conn
 from switchboard.clock import Clock, SystemClock
-from switchboard.db import create_pool
+from switchboard.db import PG_DOWN, create_pool
 from switchboard.settings import Settings
 from web import openapi
 from web.api import load_modules
