@@ -21,6 +21,28 @@ FIELDS = (
 )
 
 
+# Atomic on one org's slot, so a routing script never reads half a change, on one Redis or a Cluster
+# (where redis-py's MULTI pipelines are not usable from asyncio).
+PUBLISH_SCRIPT = """
+local config_key, queues_key, version_key = KEYS[1], KEYS[2], KEYS[3]
+local name = ARGV[1]
+redis.call('HSET', config_key, 'strategy', ARGV[2], 'channels', ARGV[3], 'offer_ms', ARGV[4],
+           'wrap_ms', ARGV[5], 'skills', ARGV[6])
+redis.call('SADD', queues_key, name)
+return redis.call('INCR', version_key)
+"""
+DELETE_SCRIPT = """
+local config_key, queues_key, version_key = KEYS[1], KEYS[2], KEYS[3]
+redis.call('DEL', config_key)
+redis.call('SREM', queues_key, ARGV[1])
+return redis.call('INCR', version_key)
+"""
+
+
+def _config_keys(org_id: str, name: str) -> list[str]:
+    return [keys.queue_config(org_id, name), keys.org(org_id) + "queues", keys.config_version(org_id)]
+
+
 def _from_row(row: asyncpg.Record) -> QueueConfig:
     return QueueConfig(
         name=row["name"],
@@ -73,30 +95,23 @@ async def save_queue(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, q: 
 async def delete_queue(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str, name: str) -> bool:
     deleted = await pool.fetchval("DELETE FROM queues WHERE org_id=$1 AND name=$2 RETURNING name", org_id, name)
     if deleted:
-        pipe = redis.pipeline(transaction=True)
-        pipe.delete(keys.queue_config(org_id, name))
-        pipe.srem(keys.org(org_id) + "queues", name)
-        pipe.incr(keys.config_version(org_id))
-        await pipe.execute()
+        await redis.register_script(DELETE_SCRIPT)(keys=_config_keys(org_id, name), args=[name])
     return bool(deleted)
 
 
 async def publish_queue(redis: aioredis.Redis, org_id: str, q: QueueConfig) -> None:
     """Copy a queue's routing-relevant settings into the hash the Lua scripts read."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.queue_config(org_id, q.name),
-        mapping={
-            "strategy": q.strategy,
-            "channels": json.dumps(list(q.channels)),
-            "offer_ms": q.offer_timeout_s * 1000,
-            "wrap_ms": q.wrap_up_s * 1000,
-            "skills": json.dumps(q.skills) if q.skills else "{}",
-        },
+    await redis.register_script(PUBLISH_SCRIPT)(
+        keys=_config_keys(org_id, q.name),
+        args=[
+            q.name,
+            q.strategy,
+            json.dumps(list(q.channels)),
+            q.offer_timeout_s * 1000,
+            q.wrap_up_s * 1000,
+            json.dumps(q.skills) if q.skills else "{}",
+        ],
     )
-    pipe.sadd(keys.org(org_id) + "queues", q.name)
-    pipe.incr(keys.config_version(org_id))
-    await pipe.execute()
 
 
 async def publish_all(pool: asyncpg.Pool, redis: aioredis.Redis, org_id: str) -> list[QueueConfig]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import NoScriptError
 
 from routing import scripts
 from routing.active_orgs import IDLE_S, PROBATION_S, Pruner
@@ -33,7 +31,6 @@ LEASE_MS = 30_000
 SWEEP_EVERY_S = 1.0
 DUE_LIMIT = 200
 CHUNK = 1000
-TIMERS_DUE_SHA = hashlib.sha1(scripts.TIMERS_DUE.encode()).hexdigest()
 
 
 @dataclass
@@ -90,22 +87,18 @@ class TimerPoller:
         args = (ms(self.clock.now()), LEASE_MS, limit or self.due_limit, sweep_ms)
         for i in range(0, len(orgs), CHUNK):
             part = list(orgs[i : i + CHUNK])
-            res = await self._evalsha_all(part, args)
-            missing = [j for j, r in enumerate(res) if isinstance(r, NoScriptError)]
-            if missing:  # a restarted or flushed Redis: load it once, run those again
-                await self.redis.script_load(scripts.TIMERS_DUE)
-                again = await self._evalsha_all([part[j] for j in missing], args)
-                for j, r in zip(missing, again, strict=True):
-                    res[j] = r
+            res = await self._due_all(part, args)
             for org_id, r in zip(part, res, strict=True):
                 out[org_id] = r if isinstance(r, Exception) else OrgRound(int(r[0]), bool(r[1]), list(r[2:]))
         return out
 
-    async def _evalsha_all(self, orgs: list[str], args: tuple[int, ...]) -> list[Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        for org_id in orgs:
-            pipe.evalsha(TIMERS_DUE_SHA, 1, keys.org(org_id), *args)
-        return list(await pipe.execute(raise_on_error=False))
+    async def _due_all(self, orgs: list[str], args: tuple[int, ...]) -> list[Any]:
+        """One TIMERS_DUE call per org, issued together: the process's Redis client sends them as one
+        pipeline (switchboard/redis_conn.py), and a Redis Cluster routes each to its org's shard."""
+        due = self.redis.register_script(scripts.TIMERS_DUE)  # loaded again on NOSCRIPT
+        return list(
+            await asyncio.gather(*(due(keys=[keys.org(o)], args=args) for o in orgs), return_exceptions=True)
+        )
 
     async def fire(self, org_id: str, due: list[str]) -> int:
         for member in due:

@@ -53,7 +53,7 @@ async def _seed() -> int:
 
     s = get_settings()
     pool = await create_pool(s.database_url, 1, 2)
-    redis = redis_conn.connect(s.redis_url, max_connections=8)
+    redis = redis_conn.connect(s.redis_url, max_connections=8, cluster=s.redis_cluster)
     try:
         await seed_org(pool, redis, SystemClock())
     finally:
@@ -77,7 +77,7 @@ async def _reconcile() -> int:
 
     s = get_settings()
     pool = await create_pool(s.database_url, 1, 4)
-    redis = redis_conn.connect(s.redis_url, max_connections=8)
+    redis = redis_conn.connect(s.redis_url, max_connections=8, cluster=s.redis_cluster)
     try:
         queues = QueueCache(pool, redis)
         counts = await reconcile_all(pool, redis, Router(redis, pool, SystemClock(), queues), queues)

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
@@ -121,7 +122,19 @@ class AutoPipelineRedis(aioredis.Redis):
         await super().aclose(close_connection_pool)
 
 
-def connect(url: str, max_connections: int = 200, timeout_s: float = 10.0) -> aioredis.Redis:
+class ClusterRedis(RedisCluster):
+    """A Redis Cluster client: commands go to the node owning the key's slot. Every key of an org
+    carries the hash tag ``{org}`` (switchboard/keys.py), so an org's scripts, pipelines and
+    transactions stay within one slot. Not auto-pipelined: the cluster pipeline splits by node."""
+
+    def register_script(self, script: Any) -> Script:
+        return Script(self, script if isinstance(script, str) else script.decode())
+
+
+def connect(url: str, max_connections: int = 200, timeout_s: float = 10.0, *, cluster: bool = False) -> Any:
+    """The process's client: ``aioredis.Redis``-compatible, for one Redis or (``cluster``) a Redis Cluster."""
+    if cluster:
+        return ClusterRedis.from_url(url, decode_responses=True, max_connections=max_connections)
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s, decode_responses=True
     )

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6390/0"
+    # The URL names one node of a Redis Cluster (the others are discovered); keys are hash-tagged by org.
+    redis_cluster: bool = False
     database_url: str = "postgresql://postgres@127.0.0.1:5440/switchboard"
     host: str = "127.0.0.1"
     port: int = 8080

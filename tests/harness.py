@@ -278,3 +278,42 @@ async def enqueue_new(
         timers=escalation_timers(q, iid, now_ms),
     )
     return report
+
+
+class AutoAgent:
+    """A simulated agent on a real Socket.IO client: accepts every offer, ends and wraps up."""
+
+    def __init__(self, base: str, token: str, name: str) -> None:
+        self.base, self.token, self.name = base, token, name
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.accepted: list[str] = []
+        self.offers: list[str] = []
+        self.errors: list[object] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.sio.on("offer", self._on_offer, namespace="/agent")
+
+    async def _on_offer(self, data: dict) -> None:  # type: ignore[type-arg]
+        t = asyncio.create_task(self._handle(data))
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, data: dict) -> None:  # type: ignore[type-arg]
+        iid = data["interaction"]["id"]
+        self.offers.append(iid)
+        ack = await self.sio.call("offer:accept", {"offer_id": data["offer_id"]}, namespace="/agent", timeout=10)
+        if not ack.get("ok"):
+            self.errors.append(ack)
+            return
+        self.accepted.append(iid)
+        for event, body in (
+            ("interaction:end", {"interaction_id": iid}),
+            ("interaction:wrap_up", {"interaction_id": iid, "code": "resolved"}),
+        ):
+            ack = await self.sio.call(event, body, namespace="/agent", timeout=10)
+            if not ack.get("ok"):
+                self.errors.append(ack)
+
+    async def connect(self) -> None:
+        await self.sio.connect(
+            self.base, namespaces=["/agent"], auth={"token": self.token}, transports=["websocket"], wait_timeout=10
+        )

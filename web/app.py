@@ -174,7 +174,12 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-        redis = redis_conn.connect(settings.redis_url)
+        redis = redis_conn.connect(settings.redis_url, cluster=settings.redis_cluster)
+        if settings.redis_cluster:
+            try:  # learn the slot map now: the node inbox subscribes before any command runs
+                await redis.initialize()
+            except Exception as e:
+                log.warning("redis_cluster_initialize_failed", error=repr(e))
         queues = QueueCache(pool, redis)
         router = Router(redis, pool, clock, queues)
         ctx = Context(

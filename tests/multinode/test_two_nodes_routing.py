@@ -9,8 +9,7 @@ from collections import Counter
 
 import aiohttp
 import pytest
-import socketio
-from harness import login_token
+from harness import AutoAgent, login_token
 from procs import ServerProcess
 
 from agents.store import create_user
@@ -19,45 +18,6 @@ from web.auth import hash_password
 pytestmark = pytest.mark.slow
 N_AGENTS = 20
 N_INTERACTIONS = 500
-
-
-class AutoAgent:
-    """Accepts every offer, says one line, ends and wraps up."""
-
-    def __init__(self, base: str, token: str, name: str) -> None:
-        self.base, self.token, self.name = base, token, name
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.accepted: list[str] = []
-        self.offers: list[str] = []
-        self.errors: list[object] = []
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.sio.on("offer", self._on_offer, namespace="/agent")
-
-    async def _on_offer(self, data: dict) -> None:  # type: ignore[type-arg]
-        t = asyncio.create_task(self._handle(data))
-        self.tasks.add(t)
-        t.add_done_callback(self.tasks.discard)
-
-    async def _handle(self, data: dict) -> None:  # type: ignore[type-arg]
-        iid = data["interaction"]["id"]
-        self.offers.append(iid)
-        ack = await self.sio.call("offer:accept", {"offer_id": data["offer_id"]}, namespace="/agent", timeout=10)
-        if not ack.get("ok"):
-            self.errors.append(ack)
-            return
-        self.accepted.append(iid)
-        for event, body in (
-            ("interaction:end", {"interaction_id": iid}),
-            ("interaction:wrap_up", {"interaction_id": iid, "code": "resolved"}),
-        ):
-            ack = await self.sio.call(event, body, namespace="/agent", timeout=10)
-            if not ack.get("ok"):
-                self.errors.append(ack)
-
-    async def connect(self) -> None:
-        await self.sio.connect(
-            self.base, namespaces=["/agent"], auth={"token": self.token}, transports=["websocket"], wait_timeout=10
-        )
 
 
 async def test_two_processes_route_500_interactions(database_url, redis_url, org, pool):

@@ -7,7 +7,6 @@ the shared set: other test sessions' orgs live there too.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections import Counter
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from routing import active_orgs, scripts, timers
+from routing import active_orgs, scripts
 from routing.intake import enqueue_record
 from routing.timers import TimerPoller
 from switchboard import keys
@@ -254,7 +253,6 @@ async def test_unloaded_script_is_loaded_and_the_round_still_fires(env, monkeypa
     one has loaded yet."""
     text = scripts.TIMERS_DUE + f"\n-- {uuid.uuid4()}\n"
     monkeypatch.setattr(scripts, "TIMERS_DUE", text)
-    monkeypatch.setattr(timers, "TIMERS_DUE_SHA", hashlib.sha1(text.encode()).hexdigest())
     poller = poller_for(env)
     await env.redis.zadd(keys.timers(env.org), {"probe|a": ms(env.clock.now())})
     assert await poller.round({env.org}) == 1

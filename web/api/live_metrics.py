@@ -25,7 +25,6 @@ from typing import Any
 
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
-from redis.exceptions import NoScriptError
 
 from queues.live_stats import active_agents_by_org, online_states, queue_stats, states_with_logged_out
 from switchboard import keys
@@ -96,7 +95,6 @@ class LiveMetrics:
         self.states: dict[str, set[str]] = {}
         self.active: set[str] = set()
         self.round = 0
-        self._lease_sha: str | None = None
         self._agent_totals: dict[str, int] = {}
         self._agent_totals_at = float("-inf")
 
@@ -128,22 +126,12 @@ class LiveMetrics:
         return led
 
     async def _leases(self, orgs: list[str]) -> set[str]:
-        """Take or renew each org's lease, all in one pipelined round trip."""
-        try:
-            res = await self._lease_pipeline(orgs)
-        except NoScriptError:  # Redis restarted or its script cache was flushed
-            self._lease_sha = None
-            res = await self._lease_pipeline(orgs)
+        """Take or renew each org's lease; the calls go out together, as one pipeline."""
+        lease = self.ctx.redis.register_script(LEASE)
+        res = await asyncio.gather(
+            *(lease(keys=[keys.floor_metrics_lease(org)], args=[self.owner, LEASE_MS]) for org in orgs)
+        )
         return {org for org, held in zip(orgs, res, strict=True) if int(held)}
-
-    async def _lease_pipeline(self, orgs: list[str]) -> list[Any]:
-        # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS round trip per execute
-        if self._lease_sha is None:
-            self._lease_sha = str(await self.ctx.redis.script_load(LEASE))
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for org in orgs:
-            pipe.evalsha(self._lease_sha, 1, keys.floor_metrics_lease(org), self.owner, LEASE_MS)
-        return list(await pipe.execute())
 
     async def _live_orgs(self, orgs: list[str]) -> set[str]:
         """Orgs with an agent logged in or an interaction waiting: two pipelined round trips for all."""
