@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+import uvloop
 
 from switchboard import gcpolicy
 
@@ -75,7 +76,7 @@ async def _run(base: str, api_key: str, rate: float, duration: float, concurrenc
 
 def _main(base: str, api_key: str, rate: float, duration: float, concurrency: int, start_at: float, tag: str,
           conn: Any) -> None:
-    conn.send(asyncio.run(_run(base, api_key, rate, duration, concurrency, start_at, tag)))
+    conn.send(uvloop.run(_run(base, api_key, rate, duration, concurrency, start_at, tag)))
 
 
 async def post_load(bases: list[str], api_key: str, *, rate: float, duration: float, procs: int, concurrency: int,

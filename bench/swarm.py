@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
+import uvloop
 
 from bench.stack import raise_nofile
 from switchboard import gcpolicy
@@ -105,7 +106,7 @@ def _main(bases: list[str], tokens: list[str], hold_s: float, work: bool, conn: 
     raise_nofile()
     for name in ("engineio", "socketio"):  # one "packet queue is empty" line per disconnect otherwise
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    asyncio.run(_swarm(bases, tokens, hold_s, work, conn, parallel))
+    uvloop.run(_swarm(bases, tokens, hold_s, work, conn, parallel))  # the server runs on uvloop too
 
 
 class Swarm:
