@@ -33,7 +33,7 @@ from queues.config import QueueCache, publish_queue
 from queues.model import QueueConfig
 from routing import scripts
 from routing.router import Router
-from switchboard import keys
+from switchboard import gcpolicy, keys, redis_conn
 from switchboard.clock import SystemClock, ms
 from switchboard.db import create_pool
 
@@ -220,10 +220,11 @@ async def run_decision(depths: list[int], iterations: int, ceiling_s: float = 3.
     if fresh:
         await stack.fresh_database()
     pool = await create_pool(stack.DATABASE_URL, 2, 20)
-    redis = aioredis.from_url(stack.REDIS_URL, decode_responses=True, max_connections=100)
+    redis = redis_conn.connect(stack.REDIS_URL, max_connections=100)  # the server's client
     try:
         router = Router(redis, pool, SystemClock(), QueueCache(pool, redis))
         b = Bench(redis, router)
+        gcpolicy.settle()  # and the server's GC settings: a full collection is not a routing decision
         results: list[DepthResult] = []
         for depth in depths:
             for case, fn in (("agent ready", agent_ready_case), ("new interaction", new_interaction_case)):
