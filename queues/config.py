@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from queues.model import QueueConfig
 from switchboard import keys
+from switchboard.redis_conn import REDIS_DOWN
 
 FIELDS = (
     "name, channels, skills, strategy, service_level_s, offer_timeout_s, wrap_up_s, escalation, max_wait_s,"
@@ -130,8 +131,12 @@ class QueueCache:
         self._by_org: dict[str, tuple[str, dict[str, QueueConfig]]] = {}
 
     async def queues(self, org_id: str) -> dict[str, QueueConfig]:
-        version = await self._redis.get(keys.config_version(org_id)) or "0"
         cached = self._by_org.get(org_id)
+        try:
+            version = await self._redis.get(keys.config_version(org_id)) or "0"
+        except REDIS_DOWN:
+            # Redis is down: PostgreSQL is the record, so intake can go on storing interactions
+            return cached[1] if cached else {q.name: q for q in await list_queues(self._pool, org_id)}
         if cached and cached[0] == version:
             return cached[1]
         qs = {q.name: q for q in await list_queues(self._pool, org_id)}

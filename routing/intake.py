@@ -109,8 +109,9 @@ async def create_interaction_idempotent(
         placed = await enqueue_record(
             router, q, record, customer_name=c.name, preferred=pref, preferred_until_ms=pref_until
         )
-    except RedisError:
-        log.exception("enqueue_failed_reconciler_will_retry", interaction_id=iid)
+    except RedisError as e:
+        log.warning("enqueue_failed_reconciler_will_retry", interaction_id=iid, error=repr(e))
+        router.unplaced.add(org_id)
     return IntakeResult(record, True, placed)
 
 

@@ -87,6 +87,8 @@ class Router:
         )
         self._scripts = {name: redis.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
         self.after_report: list[Callable[[str, Report], Awaitable[None]]] = []
+        # Orgs with interactions stored but not queued (Redis was down): reconciled as soon as it is back.
+        self.unplaced: set[str] = set()
 
     async def close(self) -> None:
         """Let what was handed to PostgreSQL be written."""

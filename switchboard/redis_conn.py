@@ -20,7 +20,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Commands that block, hold connection state or must not share a round trip with others.
 SOLO = frozenset(
@@ -32,6 +34,8 @@ SOLO = frozenset(
     }
 )  # fmt: skip
 MAX_BATCH = 256
+# Failures that mean Redis (or the way to it) is down for now, not that a command is wrong.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class Script:

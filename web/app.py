@@ -17,13 +17,11 @@ import socketio
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents import presence
 from agents.store import agent_profile
 from queues.config import QueueCache
-from routing.reconciler import reconcile_all
+from routing.reconciler import reconcile_all, reconcile_org
 from routing.router import Router
 from routing.timers import TimerPoller, stop_task
 from switchboard import jsonwire, keys, redis_conn
@@ -74,7 +72,7 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
     return resp
 
 
-STORE_DOWN = (*PG_DOWN, RedisConnectionError, RedisTimeoutError)
+STORE_DOWN = (*PG_DOWN, *redis_conn.REDIS_DOWN)
 
 
 @web.middleware
@@ -276,6 +274,9 @@ async def periodic_reconcile(ctx: Context) -> None:
     while True:
         await asyncio.sleep(tick)
         try:
+            for org_id in list(ctx.router.unplaced):  # stored while Redis was down: queue them now
+                await reconcile_org(ctx.pool, ctx.redis, ctx.router, ctx.queues, org_id)
+                ctx.router.unplaced.discard(org_id)
             if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):
                 await orphan_sweep(ctx, delivery)
             due = time.monotonic() - last >= every

@@ -6,12 +6,15 @@ import time
 
 import asyncpg
 import redis.asyncio as aioredis
+import structlog
 from redis.commands.core import AsyncScript
 
 from switchboard import keys
+from switchboard.redis_conn import REDIS_DOWN
 from web.auth import Principal, TokenError, api_key_hash, decode_token, looks_like_jwt
 from web.errors import ApiError
 
+log = structlog.get_logger(__name__)
 _KEY_CACHE: dict[str, tuple[float, Principal | None]] = {}
 _KEY_CACHE_S = 10.0
 
@@ -70,7 +73,13 @@ async def check_rate(redis: aioredis.Redis, org_id: str, subject: str, limit: in
         _rate_script = redis.register_script(RATE_SCRIPT)
     now = int(time.time())
     window = now - now % window_s
-    count = await _rate_script(keys=[keys.rate(org_id, subject, window)], args=[window_s], client=redis)
+    try:
+        count = await _rate_script(keys=[keys.rate(org_id, subject, window)], args=[window_s], client=redis)
+    except REDIS_DOWN as e:
+        # Fail open: while Redis is down, intake still stores what customers send (PostgreSQL
+        # first, queued by the reconciler once Redis is back); a limit is not worth losing it.
+        log.warning("rate_limit_unchecked_redis_down", org_id=org_id, error=repr(e))
+        return
     if int(count) > limit:
         retry = window + window_s - now
         raise ApiError(429, "rate_limited", "too many requests", {"limit": limit, "window_s": window_s},

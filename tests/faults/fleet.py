@@ -58,7 +58,13 @@ class Stores:
         self._svc("stop")
 
     def restart_redis(self) -> None:
+        self.stop_redis()
+        self.start_redis()
+
+    def stop_redis(self) -> None:
         self._svc("stop-redis")
+
+    def start_redis(self) -> None:
         self._svc("start-redis")
 
     def stop_pg(self) -> None:

@@ -301,3 +301,45 @@ async def test_agent_sockets_dropped(center):
         center, list(poster.accepted.values()), started, "agent sockets dropped", extra["sockets_dropped"], extra
     )
     await close_all(agents)
+
+
+async def test_intake_stores_while_redis_is_down_and_routes_once_it_is_back(center):
+    """Customers' interactions are not refused during a Redis outage: stored in PostgreSQL (201, its
+    place in the queue not known yet), queued by the reconciler as soon as Redis answers again."""
+    async with aiohttp.ClientSession() as http:
+        agents = await fleet(http, center)
+        await asyncio.to_thread(center.stores.stop_redis)
+        ids: list[str] = []
+        try:
+            for i, base in enumerate(center.bases):
+                body = {
+                    "channel": "sms",
+                    "queue": "sales",
+                    "customer": {"identity": {"type": "phone", "value": f"+1555020{i:04d}"}},
+                    "message": {"text": "is anyone there?"},
+                }
+                async with http.post(
+                    f"{base}/api/v1/interactions",
+                    json=body,
+                    headers={"Authorization": "Bearer faults-key", "Idempotency-Key": f"redis-down-{i}"},
+                ) as r:
+                    assert r.status == 201, await r.text()
+                    data = await r.json()
+                assert data["state"] == "queued" and data["position"] is None
+                ids.append(data["id"])
+        finally:
+            await asyncio.to_thread(center.stores.start_redis)
+    pool = await create_pool(center.stores.database_url, 1, 2)
+    try:
+
+        async def completed() -> bool:
+            n = await pool.fetchval(
+                "SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND state='completed'", ids
+            )
+            return n == len(ids)
+
+        # completed = offered to an agent, accepted, ended and wrapped up
+        assert await wait_until(completed, 30), "stored during the outage but never routed after it"
+    finally:
+        await pool.close()
+        await close_all(agents)

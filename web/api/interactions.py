@@ -16,6 +16,7 @@ from queues.estimate import average_handle_s, estimated_wait_s
 from queues.model import IntakeRequest, MessageIn
 from routing.intake import IntakeError, create_interaction_idempotent
 from switchboard import keys
+from switchboard.redis_conn import REDIS_DOWN
 from web.auth import Principal
 from web.context import Context, ctx_of
 from web.errors import ApiError
@@ -112,10 +113,13 @@ async def create(request: web.Request) -> web.Response:
         state, queue, pos = placed["state"], placed["queue"], placed.get("position")
         ewt = None if pos is None else await wait_estimate(ctx, p.org_id, queue, pos, int(placed.get("members") or 0))
     else:
-        live = await ctx.router.interaction_live(p.org_id, str(row["id"]))
-        state = live.get("state", row["state"]) if live else row["state"]
-        queue = live.get("queue", row["queue"]) if live else row["queue"]
-        pos, ewt = await live_position(ctx, p.org_id, queue, str(row["id"]))
+        try:
+            live = await ctx.router.interaction_live(p.org_id, str(row["id"]))
+            state = live.get("state", row["state"]) if live else row["state"]
+            queue = live.get("queue", row["queue"]) if live else row["queue"]
+            pos, ewt = await live_position(ctx, p.org_id, queue, str(row["id"]))
+        except REDIS_DOWN:  # stored, to be queued once Redis is back: where it will stand is not known yet
+            state, queue, pos, ewt = row["state"], row["queue"], None, None
     out = IntakeResponse(id=str(row["id"]), state=state, queue=queue, position=pos, estimated_wait_s=ewt)
     return web.json_response(out.model_dump(), status=201 if result.created else 200)
 
