@@ -7,6 +7,7 @@ Kept out of conftest.py because several folders have their own conftest.py, whic
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -317,3 +318,15 @@ class AutoAgent:
         await self.sio.connect(
             self.base, namespaces=["/agent"], auth={"token": self.token}, transports=["websocket"], wait_timeout=10
         )
+
+
+async def connect_auto_agents(
+    http: aiohttp.ClientSession, org: Org, bases: list[str], locals_: list[str], into: list[AutoAgent]
+) -> None:
+    """Log each agent in and connect it to the nodes in turn (agent i on bases[i % n]); ``into``
+    collects them as they connect, so the caller can disconnect them whatever happens."""
+    for i, local in enumerate(locals_):
+        base = bases[i % len(bases)]
+        a = AutoAgent(base, await login_token(http, dataclasses.replace(org, base=base), local), local)
+        await a.connect()
+        into.append(a)

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 
 import aiohttp
 import pytest
-from harness import AutoAgent, login_token
+from harness import AutoAgent, connect_auto_agents
 from procs import ServerProcess
 
 from agents.store import create_user
@@ -38,13 +37,7 @@ async def test_two_processes_route_500_interactions(database_url, redis_url, org
             )
         locals_ = [f"agent{i}" for i in range(1, 6)] + [f"extra{i}" for i in range(N_AGENTS - 5)]
         async with aiohttp.ClientSession() as http:
-            for i, local in enumerate(locals_):
-                node = nodes[i % 2]
-                a = AutoAgent(
-                    node.base, await login_token(http, dataclasses.replace(org, base=node.base), local), local
-                )
-                await a.connect()
-                agents.append(a)
+            await connect_auto_agents(http, org, [n.base for n in nodes], locals_, agents)
 
             async def post(i: int) -> str:
                 node = nodes[i % 2]

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from harness import AutoAgent, Org, free_port, login_token
+from harness import AutoAgent, Org, connect_auto_agents, free_port, login_token
 from procs import ServerProcess
 
 from switchboard import keys, redis_conn
@@ -96,12 +96,7 @@ async def test_two_nodes_route_on_a_redis_cluster(
         assert len(slots) == 1
         await asyncio.gather(*(n.start() for n in nodes))
         async with aiohttp.ClientSession() as http:
-            for i in range(1, 5):
-                node = nodes[i % 2]
-                token = await login_token(http, dataclasses.replace(org, base=node.base), f"agent{i}")
-                a = AutoAgent(node.base, token, f"agent{i}")
-                await a.connect()
-                agents.append(a)
+            await connect_auto_agents(http, org, [n.base for n in nodes], [f"agent{i}" for i in range(1, 5)], agents)
 
             async def post(i: int) -> str:
                 node = nodes[i % 2]
