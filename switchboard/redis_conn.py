@@ -129,7 +129,19 @@ class AutoPipelineRedis(aioredis.Redis):
 class ClusterRedis(RedisCluster):
     """A Redis Cluster client: commands go to the node owning the key's slot. Every key of an org
     carries the hash tag ``{org}`` (switchboard/keys.py), so an org's scripts, pipelines and
-    transactions stay within one slot. Not auto-pipelined: the cluster pipeline splits by node."""
+    transactions stay within one slot. Not auto-pipelined: the cluster pipeline splits by node.
+
+    redis-py's cluster client fails a command (MaxConnectionsError) when a node's connections are
+    all busy, where the single-Redis pool waits; commands in flight are capped at that many so a
+    burst (a poller round over every org) waits its turn instead."""
+
+    def __init__(self, *args: Any, max_connections: int = 200, **kwargs: Any) -> None:
+        super().__init__(*args, max_connections=max_connections, **kwargs)
+        self._in_flight = asyncio.Semaphore(max_connections)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await super().execute_command(*args, **kwargs)
 
     def register_script(self, script: Any) -> Script:
         return Script(self, script if isinstance(script, str) else script.decode())

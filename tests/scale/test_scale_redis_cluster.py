@@ -91,6 +91,11 @@ async def test_two_nodes_route_on_a_redis_cluster(
             pool, redis, SystemClock(), org_id, email_domain=f"{org_id}.test", api_key=f"key-{org_id}"
         )
         org = Org(org_id, "", f"key-{org_id}", users, f"{org_id}.test")
+        # a database with many orgs, as a long-lived deployment has: every node's LiveMetrics and
+        # timer rounds issue a command per org at once, more than a cluster node's connection cap
+        await pool.execute(
+            "INSERT INTO orgs (id, name) SELECT $1 || '-x' || g, 'filler' FROM generate_series(1, 400) g", org_id
+        )
         # the org's keys really are spread over the cluster's shards by org: one slot for all of them
         slots = {redis.keyslot(k) for k in (keys.org(org_id), keys.timers(org_id), keys.seats(org_id))}
         assert len(slots) == 1
@@ -163,3 +168,4 @@ async def test_two_nodes_route_on_a_redis_cluster(
         for n in nodes:
             n.stop()
         await redis.aclose()
+        await pool.execute("DELETE FROM orgs WHERE id LIKE $1 || '-x%'", org_id)
