@@ -270,6 +270,18 @@ def _ts(ms: float) -> datetime:
     return to_datetime(ms / 1000)
 
 
+# One statement for every kind of change, so a batch of reports is one ``executemany`` in version
+# order; a column a change does not set is passed as NULL and kept.
+_APPLY_CHANGE = (
+    "UPDATE interactions SET state=$3,"
+    " agent_id=CASE WHEN $4 THEN $5 ELSE agent_id END,"
+    " queue=COALESCE($6, queue),"
+    " offered_at=COALESCE($7, offered_at), connected_at=COALESCE($8, connected_at),"
+    " ended_at=COALESCE($9, ended_at), completed_at=COALESCE($10, completed_at),"
+    " end_reason=COALESCE($11, end_reason), wrap_up_code=COALESCE($12, wrap_up_code),"
+    " wrap_up_notes=COALESCE($13, wrap_up_notes), live_version=$2, updated_at=now()"
+    " WHERE id=$1 AND live_version < $2"
+)
 _STATE_OF = {
     "offers": "offered",
     "connected": "connected",
@@ -319,15 +331,11 @@ def _event_row(org_id: str, kind: str, e: dict[str, Any], at: datetime) -> tuple
 RecordedReport = tuple[str, dict[str, Any], int]  # (org_id, report, now_ms)
 
 
-_APPLY_REPORTS = "SELECT apply_routing_reports(" + ",".join(f"${i}" for i in range(1, 32)) + ")"
-
-
-async def apply_reports(conn: asyncpg.Pool | asyncpg.Connection, reports: list[RecordedReport]) -> None:
+async def apply_reports(conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
     """Write routing scripts' reports: state changes in version order, then decisions and events.
 
-    Many reports go in one call of ``apply_routing_reports`` (migration 0007): one round trip and one
-    transaction. Each change carries its interaction's live version, so a change older than the
-    row's is skipped whatever the batch order.
+    Many reports go in one transaction with one ``executemany`` per table; each change carries its
+    interaction's live version, so a change older than the row's is skipped whatever the batch order.
     """
     changes: list[tuple[int, tuple[Any, ...]]] = []
     connected: list[tuple[Any, ...]] = []
@@ -357,18 +365,25 @@ async def apply_reports(conn: asyncpg.Pool | asyncpg.Connection, reports: list[R
                 (org_id, uuid.UUID(d["iid"]), at, d["trigger"], d["outcome"], None, None,
                  _considered(d.get("candidates")))
             )
-    if not (changes or events or decisions):
-        return
-    changes.sort(key=lambda c: c[0])
-    change_cols = _columns([row for _, row in changes], 13)
-    event_cols = _columns(events, 7)
-    event_cols[6] = [jsonwire.dumps(d) for d in event_cols[6]]
-    decision_cols = _columns(decisions, 8)
-    decision_cols[7] = [jsonwire.dumps(c) for c in decision_cols[7]]
-    await conn.execute(_APPLY_REPORTS, *change_cols, *_columns(connected, 3), *event_cols, *decision_cols)
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows to one list per column: the arrays ``apply_routing_reports`` takes."""
-    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    if changes:
+        changes.sort(key=lambda c: c[0])
+        await conn.executemany(_APPLY_CHANGE, [row for _, row in changes])
+    if connected:
+        await conn.executemany(
+            "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
+            " WHERE i.id=$1 AND c.id=i.customer_id",
+            connected,
+        )
+    if events:
+        await conn.executemany(
+            "INSERT INTO events (org_id, at, kind, interaction_id, agent_id, queue, data)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            events,
+        )
+    if decisions:
+        await conn.executemany(
+            "INSERT INTO routing_decisions (org_id, interaction_id, at, trigger, outcome, winner, rule, candidates)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+            decisions,
+        )
 

@@ -34,7 +34,8 @@ class ReportRecorder:
 
     async def _write(self, reports: list[store.RecordedReport]) -> list[None]:
         try:
-            await store.apply_reports(self.pool, reports)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.apply_reports(conn, reports)
         except PG_DOWN as e:
             # Redis already holds the change; the reconciler records terminal states later.
             log.warning("record_deferred_postgres_down", reports=len(reports), error=repr(e))
