@@ -7,6 +7,8 @@ parse, release), which made the client the largest item in the server's profile.
 commands issued while the loop was busy into one pipeline pays that once per batch; each caller
 still gets its own result or its own error, and commands from one coroutine stay in order
 because it awaits each before the next. With one command pending the pipeline is skipped.
+
+With ``cluster=True`` the client is redis-py's Redis Cluster client instead (see ClusterRedis).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 class Script:
     """A Lua script run by SHA, loaded again on NOSCRIPT (a restarted or flushed Redis).
 
-    Called like redis-py's ``AsyncScript``, which costs several times more per call: it copies the
-    arguments and runs an ``isinstance`` against a ``typing.Protocol`` subclass each time.
+    Called like redis-py's ``AsyncScript``; one small object both clients below return, so a script
+    call is one EVALSHA that the auto-pipelining client can batch and the cluster client can route.
     """
 
     def __init__(self, client: aioredis.Redis, source: str) -> None:
