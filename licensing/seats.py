@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 
 from licensing import keys
 
@@ -97,16 +96,9 @@ class SeatRelease:
     in_use: int
 
 
-# One Script per source, shared by every client: the SHA is the same and the NOSCRIPT fallback
-# loads the source through whichever client makes the call.
-_scripts: dict[str, AsyncScript] = {}
-
-
 async def _run(redis: aioredis.Redis, source: str, key_names: list[str], args: list[Any]) -> Any:
-    script = _scripts.get(source)
-    if script is None:
-        script = _scripts[source] = redis.register_script(source)
-    return await script(keys=key_names, args=args, client=redis)
+    """The process's client keeps one script per source (switchboard.redis_conn.ScriptRegistry)."""
+    return await redis.register_script(source)(keys=key_names, args=args)
 
 
 def _num(value: Any) -> int:

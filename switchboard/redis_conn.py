@@ -63,16 +63,28 @@ class Script:
             return await c.evalsha(self.sha, len(keys), *keys, *args)
 
 
-class AutoPipelineRedis(aioredis.Redis):
+class ScriptRegistry:
+    """``register_script`` hands out one Script per source for the client's life, so a caller may
+    register where it calls (the source is a module constant) for the price of a dict lookup."""
+
+    _scripts: dict[str, Script]
+
+    def register_script(self, script: Any) -> Script:
+        source = script if isinstance(script, str) else script.decode()
+        found = self._scripts.get(source)
+        if found is None:
+            found = self._scripts[source] = Script(self, source)
+        return found
+
+
+class AutoPipelineRedis(ScriptRegistry, aioredis.Redis):
     """A redis-py client whose commands, when several are pending at once, share one pipeline."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._scripts = {}
         self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._flights: set[asyncio.Task[None]] = set()
-
-    def register_script(self, script: Any) -> Script:
-        return Script(self, script if isinstance(script, str) else script.decode())
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         name = args[0]
@@ -128,7 +140,7 @@ class AutoPipelineRedis(aioredis.Redis):
         await super().aclose(close_connection_pool)
 
 
-class ClusterRedis(RedisCluster):
+class ClusterRedis(ScriptRegistry, RedisCluster):
     """A Redis Cluster client: commands go to the node owning the key's slot. Every key of an org
     carries the hash tag ``{org}`` (switchboard/keys.py), so an org's scripts, pipelines and
     transactions stay within one slot. Not auto-pipelined: the cluster pipeline splits by node.
@@ -139,14 +151,12 @@ class ClusterRedis(RedisCluster):
 
     def __init__(self, *args: Any, max_connections: int = 200, **kwargs: Any) -> None:
         super().__init__(*args, max_connections=max_connections, **kwargs)
+        self._scripts = {}
         self._in_flight = asyncio.Semaphore(max_connections)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self._in_flight:
             return await super().execute_command(*args, **kwargs)
-
-    def register_script(self, script: Any) -> Script:
-        return Script(self, script if isinstance(script, str) else script.decode())
 
 
 def connect(url: str, max_connections: int = 200, timeout_s: float = 10.0, *, cluster: bool = False) -> Any:

@@ -7,7 +7,6 @@ import time
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
-from redis.commands.core import AsyncScript
 
 from switchboard import keys
 from switchboard.redis_conn import REDIS_DOWN
@@ -63,18 +62,14 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]) + 1) end
 return n
 """
-_rate_script: AsyncScript | None = None
 
 
 async def check_rate(redis: aioredis.Redis, org_id: str, subject: str, limit: int, window_s: int) -> None:
     """Fixed-window counter in Redis, shared by every process: 429 with Retry-After past the limit."""
-    global _rate_script
-    if _rate_script is None:
-        _rate_script = redis.register_script(RATE_SCRIPT)
     now = int(time.time())
     window = now - now % window_s
     try:
-        count = await _rate_script(keys=[keys.rate(org_id, subject, window)], args=[window_s], client=redis)
+        count = await redis.register_script(RATE_SCRIPT)(keys=[keys.rate(org_id, subject, window)], args=[window_s])
     except REDIS_DOWN as e:
         # Fail open: while Redis is down, intake still stores what customers send (PostgreSQL
         # first, queued by the reconciler once Redis is back); a limit is not worth losing it.

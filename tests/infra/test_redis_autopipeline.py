@@ -90,3 +90,9 @@ async def test_every_caller_gets_the_error_when_redis_is_unreachable() -> None:
     results = await asyncio.gather(*(down.get("k") for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, RedisConnectionError) for r in results), results
     await down.aclose()
+
+
+async def test_one_script_object_per_source(client: aioredis.Redis) -> None:
+    source = "return 1"
+    assert client.register_script(source) is client.register_script(source.encode())
+    assert client.register_script(source) is not client.register_script("return 2")
