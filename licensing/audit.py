@@ -16,8 +16,6 @@ from typing import Any
 
 import asyncpg
 
-from licensing.writebehind import WriteBehind
-
 _INSERT = (
     "INSERT INTO license_audit (org_id, at, agent_id, action, code, data) VALUES ($1, $2, $3, $4, $5, $6)"
 )
@@ -38,29 +36,3 @@ class AuditEntry:
 
 async def insert(conn: asyncpg.Pool | asyncpg.Connection, entries: list[AuditEntry]) -> None:
     await conn.executemany(_INSERT, [e.row() for e in entries])
-
-
-class AuditTrail:
-    def __init__(self, pool: asyncpg.Pool, window_s: float = 1.0) -> None:
-        self._pool = pool
-        self._writer: WriteBehind[AuditEntry] = WriteBehind(
-            "license_audit", self._write, window_s=window_s, alive=lambda: not pool.is_closing()
-        )
-
-    def record(self, entry: AuditEntry) -> None:
-        """Written within the window, batched with the other entries of that window."""
-        self._writer.defer(entry)
-
-    async def write(self, entry: AuditEntry) -> None:
-        """Written (after the entries recorded before it) before this returns."""
-        await self._writer.commit(entry)
-
-    async def flush(self) -> None:
-        await self._writer.flush()
-
-    @property
-    def pending(self) -> int:
-        return self._writer.pending
-
-    async def _write(self, entries: list[AuditEntry]) -> None:
-        await insert(self._pool, entries)

@@ -2,8 +2,9 @@
 
 The seat claim raises the peak in Redis atomically (licensing.seats), and usage reports take the
 higher of Redis's and PostgreSQL's peak, so PostgreSQL's copy only matters once Redis is lost. In a
-login storm nearly every login raises the peak; ``PeakRecorder`` writes the first raise of a quiet
-period at once and folds the raises of the next window (1 s) into one write of the highest seen.
+login storm nearly every login raises the peak; the license service's write-behind
+(licensing.writebehind) writes the first raise of a quiet period at once and folds the raises of
+the next window (1 s) into one write of the highest seen (``persist`` keeps the highest per period).
 The write never lowers a stored peak, so processes racing with stale values are harmless.
 
 Losing the window on kill -9 is acceptable: Redis still holds the peak (reports read it), and the
@@ -18,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-
-from licensing.writebehind import WriteBehind
 
 # Updates only a higher peak, or the same peak reached earlier: never lowers, skips no-op row versions.
 _UPSERT = """
@@ -66,26 +65,3 @@ async def persist(pool: asyncpg.Pool, levels: list[PeakLevel]) -> None:
         [lv.count for lv in levels],
         [datetime.fromtimestamp(lv.at, UTC) for lv in levels],
     )
-
-
-class PeakRecorder:
-    def __init__(self, pool: asyncpg.Pool, window_s: float = 1.0) -> None:
-        self._pool = pool
-        self._writer: WriteBehind[PeakLevel] = WriteBehind(
-            "license_peaks", self._write, window_s=window_s, alive=lambda: not pool.is_closing()
-        )
-
-    def raised(self, org_id: str, period_keys: list[str], count: int, at: float) -> None:
-        """A claim raised the peak of (some of) ``period_keys`` to ``count``; persisted within the window."""
-        for key in period_keys:
-            self._writer.defer(PeakLevel(org_id, key, count, at))
-
-    async def flush(self) -> None:
-        await self._writer.flush()
-
-    @property
-    def pending(self) -> int:
-        return self._writer.pending
-
-    async def _write(self, levels: list[PeakLevel]) -> None:
-        await persist(self._pool, levels)

@@ -12,6 +12,7 @@ import builtins
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 import asyncpg
@@ -19,13 +20,14 @@ import redis.asyncio as aioredis
 import structlog
 
 from licensing import metrics, seats
-from licensing.audit import AuditEntry, AuditTrail
+from licensing.audit import AuditEntry
 from licensing.audit import insert as insert_audit
 from licensing.documents import License, LicenseModel, verify_license
 from licensing.named import claim_named
-from licensing.peaks import PeakLevel, PeakRecorder
+from licensing.peaks import PeakLevel
 from licensing.peaks import persist as persist_peaks
 from licensing.periods import MeasurementPeriod, days_of, kind_of_key, parse_period_key, period_at
+from licensing.writebehind import WriteBehind
 from switchboard.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -112,13 +114,22 @@ class LicenseService:
         self._clock = clock
         self._cache_ttl_s = cache_ttl_s
         self._cache: dict[str, _CachedLicenses] = {}
-        self._peak_recorder = PeakRecorder(pool, write_window_s)
-        self._audit_trail = AuditTrail(pool, write_window_s)
+
+        # written behind the logins (licensing.peaks, licensing.audit); no retrying once the pool closes
+        def alive() -> bool:
+            return not pool.is_closing()
+
+        self._peak_writes: WriteBehind[PeakLevel] = WriteBehind(
+            "license_peaks", partial(persist_peaks, pool), window_s=write_window_s, alive=alive
+        )
+        self._audit_writes: WriteBehind[AuditEntry] = WriteBehind(
+            "license_audit", partial(insert_audit, pool), window_s=write_window_s, alive=alive
+        )
 
     async def flush(self) -> None:
         """Write the peaks and audit rows held behind the logins now."""
-        await self._peak_recorder.flush()
-        await self._audit_trail.flush()
+        await self._peak_writes.flush()
+        await self._audit_writes.flush()
 
     async def close(self) -> None:
         """On shutdown, before the pool closes: nothing held behind is lost."""
@@ -236,7 +247,8 @@ class LicenseService:
             if seat.peak_raised:
                 # Also if the named license refuses below: the peak was reached all the same.
                 period_key, also = _peak_keys(concurrent, now)
-                self._peak_recorder.raised(org_id, [period_key, *also], seat.in_use, now)
+                for key in (period_key, *also):
+                    self._peak_writes.defer(PeakLevel(org_id, key, seat.in_use, now))
             if not seat.already_held:
                 audit.append(("seat_claimed", {"license_id": concurrent.license_id, "in_use": seat.in_use}))
         if named is not None:
@@ -269,7 +281,7 @@ class LicenseService:
         if audit:
             at = _dt(now)
             for action, data in audit:
-                self._audit_trail.record(AuditEntry(org_id, at, agent_id, action, None, data))
+                self._audit_writes.defer(AuditEntry(org_id, at, agent_id, action, None, data))
 
     async def logout(self, org_id: str, agent_id: str) -> bool:
         """Release the agent's concurrent seat; False if it held none."""
@@ -330,7 +342,7 @@ class LicenseService:
         code: str | None,
         data: dict[str, Any],
     ) -> None:
-        await self._audit_trail.write(AuditEntry(org_id, _dt(now), agent_id, action, code, data))
+        await self._audit_writes.commit(AuditEntry(org_id, _dt(now), agent_id, action, code, data))
 
     # -- usage ------------------------------------------------------------------------------------
 

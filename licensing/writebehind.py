@@ -27,7 +27,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-
 class WriteBehind(Generic[T]):
     def __init__(
         self,
