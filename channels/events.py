@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -123,25 +123,46 @@ async def publish(db: Db, org_id: str, event_type: str, data: Any, now: float) -
 
     Pass the connection of the transaction that made the change, so the event exists iff it committed.
     """
-    _check_types([event_type])
-    at = to_datetime(now)
-    event = {
-        "id": "evt_" + uuid.uuid4().hex,
-        "type": event_type,
-        "created_at": at.isoformat(),
-        "org_id": org_id,
-        "data": to_jsonable_python(data),
-    }
+    return await publish_many(db, [(org_id, event_type, data, now)])
+
+
+async def publish_many(db: Db, batch: Sequence[tuple[str, str, Any, float]]) -> list[int]:
+    """Queue each ``(org_id, event_type, data, at)`` for its org's active subscriptions that want it,
+    in one statement and in order; returns the outbox ids."""
+    if not batch:
+        return []
+    _check_types(event_type for _, event_type, _, _ in batch)
+    orgs: list[str] = []
+    types: list[str] = []
+    payloads: list[dict[str, Any]] = []
+    stamps: list[datetime] = []
+    for org_id, event_type, data, now in batch:
+        at = to_datetime(now)
+        orgs.append(org_id)
+        types.append(event_type)
+        stamps.append(at)
+        payloads.append(
+            {
+                "id": "evt_" + uuid.uuid4().hex,
+                "type": event_type,
+                "created_at": at.isoformat(),
+                "org_id": org_id,
+                "data": to_jsonable_python(data),
+            }
+        )
     rows = await db.fetch(
         "INSERT INTO outbox (org_id, kind, channel, target_url, payload, subscription_id, event_type,"
         " next_attempt_at, created_at)"
-        " SELECT $1, 'event', 'webhook', url, $3, id, $2, $4, $4 FROM webhook_subscriptions"
-        " WHERE org_id = $1 AND active AND ($2 = ANY(events) OR '*' = ANY(events))"
-        " ORDER BY created_at, id RETURNING id",
-        org_id,
-        event_type,
-        event,
-        at,
+        " SELECT e.org_id, 'event', 'webhook', s.url, e.payload, s.id, e.event_type, e.at, e.at"
+        " FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])"
+        " WITH ORDINALITY AS e(org_id, event_type, payload, at, n)"
+        " JOIN webhook_subscriptions s ON s.org_id = e.org_id AND s.active"
+        " AND (e.event_type = ANY(s.events) OR '*' = ANY(s.events))"
+        " ORDER BY e.n, s.created_at, s.id RETURNING id",
+        orgs,
+        types,
+        payloads,
+        stamps,
     )
     return [r["id"] for r in rows]
 

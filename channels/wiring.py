@@ -2,7 +2,7 @@
 
 Registers the outbound sender of every provider channel with the conversations service, runs the
 outbox worker in the background, tells agent desktops about delivery statuses, and turns routing
-reports into integrator events.
+reports into integrator events, in the transaction that records them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import structlog
 
 from channels import events
 from channels import keys as channel_keys
-from channels.model import CHANNELS
+from channels.model import CHANNELS, Db
 from channels.outbox import OutboxWorker, enqueue_interaction_reply
+from queues.store import RecordedReport
 from switchboard import keys
 from switchboard.clock import Clock, to_datetime
 
@@ -131,106 +132,126 @@ def outbound_sender(ctx: Context, notify: StatusSink) -> Callable[[str, str, str
     return send
 
 
-class EventPublisher:
-    """Routing reports → integrator events, queued in the outbox for every subscription that wants them."""
+# The report parts each event type comes from: a report with none of its org's wanted parts costs
+# the recorder no savepoint.
+_SOURCES = {
+    "interaction.created": ("decisions", "offers"),
+    "interaction.offered": ("offers",),
+    "interaction.connected": ("connected",),
+    "interaction.completed": ("completed",),
+    "interaction.abandoned": ("abandoned",),
+    "agent.state_changed": ("agents",),
+}
+AGENT_STATE_KEEP_S = 7 * 86400
+Event = tuple[str, dict[str, Any]]
 
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, clock: Clock) -> None:
+
+class EventPublisher:
+    """Routing reports → integrator events in the outbox, for every subscription that wants them.
+
+    A hook of the report recorder (routing/recorder.py): the events are written in the transaction
+    that records the reports, so an event exists iff its change committed. Which events an org
+    wants is cached, so the reports of an org without subscriptions cost a dict lookup.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
         self.pool = pool
         self.redis = redis
-        self.clock = clock
         self._wanted: dict[str, tuple[float, frozenset[str]]] = {}
 
     def invalidate(self, org_id: str) -> None:
         self._wanted.pop(org_id, None)
 
     async def wanted(self, org_id: str) -> frozenset[str]:
-        hit = self._wanted.get(org_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        rows = await self.pool.fetch(
-            "SELECT DISTINCT unnest(events) AS e FROM webhook_subscriptions WHERE org_id=$1 AND active", org_id
+        return (await self._load([org_id]))[org_id]
+
+    async def _load(self, org_ids: Iterable[str], db: Db | None = None) -> dict[str, frozenset[str]]:
+        """The event types each org's active subscriptions want, from the cache or one query for the rest."""
+        now = time.monotonic()
+        out: dict[str, frozenset[str]] = {}
+        stale: list[str] = []
+        for org_id in org_ids:
+            hit = self._wanted.get(org_id)
+            if hit is not None and hit[0] > now:
+                out[org_id] = hit[1]
+            elif org_id not in stale:
+                stale.append(org_id)
+        if not stale:
+            return out
+        rows = await (db or self.pool).fetch(
+            "SELECT s.org_id, array_agg(DISTINCT e) AS events FROM webhook_subscriptions s, unnest(s.events) e"
+            " WHERE s.org_id = ANY($1::text[]) AND s.active GROUP BY s.org_id",
+            stale,
         )
-        found = frozenset(r["e"] for r in rows)
-        wanted = frozenset(events.EVENT_TYPES) if events.ALL_EVENTS in found else found
-        self._wanted[org_id] = (time.monotonic() + SUBSCRIPTION_CACHE_S, wanted)
-        return wanted
-
-    async def on_report(self, org_id: str, report: dict[str, Any]) -> None:
-        try:
-            wanted = await self.wanted(org_id)
-            if not wanted:
-                return
-            batch = [e for e in await self.events_of(org_id, report, wanted) if e[0] in wanted]
-            if not batch:
-                return
-            now = self.clock.now()
-            async with self.pool.acquire() as conn, conn.transaction():
-                for kind, data in batch:
-                    await events.publish(conn, org_id, kind, data, now)
-        except Exception:  # integrator events must never break routing
-            log.exception("event_publish_failed", org_id=org_id)
-
-    async def events_of(
-        self, org_id: str, report: dict[str, Any], wanted: frozenset[str]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
-        for d in report.get("decisions") or []:
-            if d.get("trigger") == "new":
-                out.append(("interaction.created", await self._interaction(org_id, d["iid"])))
-        for o in report.get("offers") or []:
-            base = {"interaction_id": o["iid"], "queue": o.get("queue"), "channel": o.get("channel")}
-            if o.get("trigger") == "new":
-                out.append(("interaction.created", await self._interaction(org_id, o["iid"])))
-            out.append(("interaction.offered", {**base, "agent_id": o["agent"], "rule": o.get("rule")}))
-        for c in report.get("connected") or []:
-            out.append(
-                (
-                    "interaction.connected",
-                    {
-                        "interaction_id": c["iid"],
-                        "queue": c.get("queue"),
-                        "channel": c.get("channel"),
-                        "agent_id": c["agent"],
-                    },
-                )
-            )
-        for c in report.get("completed") or []:
-            out.append(
-                (
-                    "interaction.completed",
-                    {
-                        "interaction_id": c["iid"],
-                        "agent_id": c.get("agent"),
-                        "wrap_up_code": c.get("code") or None,
-                        "auto": bool(c.get("auto")),
-                    },
-                )
-            )
-        for a in report.get("abandoned") or []:
-            out.append(
-                (
-                    "interaction.abandoned",
-                    {"interaction_id": a["iid"], "queue": a.get("queue"), "reason": a.get("reason")},
-                )
-            )
-        if "agent.state_changed" in wanted:
-            for a in report.get("agents") or []:
-                changed = await self._agent_changed(org_id, a["id"], a.get("state"), a.get("idle_code"))
-                if changed is not None:
-                    out.append(
-                        (
-                            "agent.state_changed",
-                            {
-                                "agent_id": a["id"],
-                                "state": a.get("state"),
-                                "idle_code": a.get("idle_code"),
-                                "previous_state": changed or None,
-                            },
-                        )
-                    )
+        found = {r["org_id"]: frozenset(r["events"]) for r in rows}
+        for org_id in stale:
+            subscribed = found.get(org_id, frozenset())
+            wanted = frozenset(events.EVENT_TYPES) if events.ALL_EVENTS in subscribed else subscribed
+            self._wanted[org_id] = (now + SUBSCRIPTION_CACHE_S, wanted)
+            out[org_id] = wanted
         return out
 
-    async def _interaction(self, org_id: str, iid: str) -> dict[str, Any]:
+    # -- the recorder's hook (routing.recorder.ReportHook) --------------------------------------
+
+    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
+        """Agent-only reports are recorded for orgs that want agent.state_changed (or may: stale cache)."""
+        if not report.get("agents"):
+            return False
+        hit = self._wanted.get(org_id)
+        return hit is None or hit[0] <= time.monotonic() or "agent.state_changed" in hit[1]
+
+    async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
+        wanted = await self._load(org_id for org_id, _, _ in reports)
+        return [
+            r for r in reports if any(r[1].get(part) for kind in wanted[r[0]] for part in _SOURCES[kind])
+        ]
+
+    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+        """All the batch's events in one statement, inside the recorder's transaction."""
+        wanted = await self._load((org_id for org_id, _, _ in reports), conn)
+        created = await self._created(conn, [(o, r) for o, r, _ in reports if "interaction.created" in wanted[o]])
+        moved = await self._agents_moved(
+            [(o, a) for o, r, _ in reports if "agent.state_changed" in wanted[o] for a in r.get("agents") or []]
+        )
+        batch = [
+            (org_id, kind, data, now_ms / 1000)
+            for org_id, report, now_ms in reports
+            for kind, data in events_of(report, created, moved)
+            if kind in wanted[org_id]
+        ]
+        await events.publish_many(conn, batch)
+
+    async def _created(self, conn: asyncpg.Connection, reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """interaction.created data by id, from the rows the transaction sees (Redis for one it lacks)."""
+        new = {
+            e["iid"]: org_id
+            for org_id, report in reports
+            for part in ("decisions", "offers")
+            for e in report.get(part) or []
+            if e.get("trigger") == "new"
+        }
+        if not new:
+            return {}
+        rows = await conn.fetch(
+            "SELECT id, queue, channel, priority, customer_id FROM interactions WHERE id = ANY($1::uuid[])",
+            [uuid.UUID(iid) for iid in new],
+        )
+        out: dict[str, Any] = {
+            str(r["id"]): {
+                "interaction_id": str(r["id"]),
+                "queue": r["queue"],
+                "channel": r["channel"],
+                "priority": r["priority"],
+                "customer_id": str(r["customer_id"]) if r["customer_id"] else None,
+            }
+            for r in rows
+        }
+        for iid, org_id in new.items():
+            if iid not in out:
+                out[iid] = await self._live_interaction(org_id, iid)
+        return out
+
+    async def _live_interaction(self, org_id: str, iid: str) -> dict[str, Any]:
         h = await self.redis.hmget(keys.interaction(org_id, iid), ["queue", "channel", "prio", "customer"])
         return {
             "interaction_id": iid,
@@ -240,15 +261,78 @@ class EventPublisher:
             "customer_id": h[3] or None,
         }
 
-    async def _agent_changed(self, org_id: str, agent_id: str, state: Any, idle_code: Any) -> str | None:
-        """The previous state ("" when unknown) if state or idle code moved, else None."""
-        now_value = f"{state}|{idle_code or ''}"
-        before = await self.redis.set(
-            channel_keys.agent_event_state(org_id, agent_id), now_value, get=True, ex=7 * 86400
+    async def _agents_moved(self, changes: list[tuple[str, dict[str, Any]]]) -> dict[int, str | None]:
+        """By ``id()`` of each reported agent change: the previous state ("" when unknown) if state or
+        idle code moved, else None. One pipeline, in report order, so an agent twice in a batch chains."""
+        if not changes:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        values = []
+        for org_id, a in changes:
+            value = f"{a.get('state')}|{a.get('idle_code') or ''}"
+            values.append(value)
+            pipe.set(channel_keys.agent_event_state(org_id, a["id"]), value, get=True, ex=AGENT_STATE_KEEP_S)
+        before = await pipe.execute()
+        return {
+            id(a): None if prev == value else (str(prev).split("|", 1)[0] if prev else "")
+            for (_, a), value, prev in zip(changes, values, before, strict=True)
+        }
+
+
+def events_of(report: dict[str, Any], created: dict[str, Any], moved: dict[int, str | None]) -> list[Event]:
+    """A report's integrator events, in order; ``created`` and ``moved`` are what the reads found."""
+    out: list[Event] = []
+    for d in report.get("decisions") or []:
+        if d.get("trigger") == "new" and d["iid"] in created:
+            out.append(("interaction.created", created[d["iid"]]))
+    for o in report.get("offers") or []:
+        base = {"interaction_id": o["iid"], "queue": o.get("queue"), "channel": o.get("channel")}
+        if o.get("trigger") == "new" and o["iid"] in created:
+            out.append(("interaction.created", created[o["iid"]]))
+        out.append(("interaction.offered", {**base, "agent_id": o["agent"], "rule": o.get("rule")}))
+    for c in report.get("connected") or []:
+        out.append(
+            (
+                "interaction.connected",
+                {
+                    "interaction_id": c["iid"],
+                    "queue": c.get("queue"),
+                    "channel": c.get("channel"),
+                    "agent_id": c["agent"],
+                },
+            )
         )
-        if before == now_value:
-            return None
-        return str(before).split("|", 1)[0] if before else ""
+    for c in report.get("completed") or []:
+        out.append(
+            (
+                "interaction.completed",
+                {
+                    "interaction_id": c["iid"],
+                    "agent_id": c.get("agent"),
+                    "wrap_up_code": c.get("code") or None,
+                    "auto": bool(c.get("auto")),
+                },
+            )
+        )
+    for a in report.get("abandoned") or []:
+        out.append(
+            ("interaction.abandoned", {"interaction_id": a["iid"], "queue": a.get("queue"), "reason": a.get("reason")})
+        )
+    for a in report.get("agents") or []:
+        previous = moved.get(id(a))
+        if previous is not None:
+            out.append(
+                (
+                    "agent.state_changed",
+                    {
+                        "agent_id": a["id"],
+                        "state": a.get("state"),
+                        "idle_code": a.get("idle_code"),
+                        "previous_state": previous or None,
+                    },
+                )
+            )
+    return out
 
 
 def install(ctx: Context) -> EventPublisher:
@@ -260,8 +344,8 @@ def install(ctx: Context) -> EventPublisher:
     send = outbound_sender(ctx, notify)
     for channel in CHANNELS:
         ctx.extras["conversations"].outbound[channel] = send
-    publisher = EventPublisher(ctx.pool, ctx.redis, ctx.clock)
-    ctx.router.after_report.append(publisher.on_report)
+    publisher = EventPublisher(ctx.pool, ctx.redis)
+    ctx.router.recorder.add_hook(publisher)
     ctx.extras.update(event_publisher=publisher, message_status=notify)
     return publisher
 

@@ -1,10 +1,13 @@
 """Routing reports to PostgreSQL, in group commits (switchboard/groupcommit.py): under load a
-transaction carries dozens of reports, one ``executemany`` per table."""
+transaction carries dozens of reports, one ``executemany`` per table.
+
+Hooks (integrator events) write in that same transaction, each in a savepoint: what they write
+exists iff the reports committed, and a hook that fails loses only its own rows."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -16,6 +19,26 @@ from switchboard.groupcommit import GroupCommit
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 500
+# The parts of a report store.apply_reports writes rows for.
+WRITTEN = ("offers", "connected", "ended", "completed", "requeued", "abandoned", "revoked", "decisions")
+
+
+class ReportHook(Protocol):
+    """Rows that must commit with the routing reports they come from (and never stop them)."""
+
+    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
+        """Whether a report with nothing of its own to record (agent changes only) may matter here.
+
+        Called for every such report on the routing path: synchronous and cheap."""
+        ...
+
+    async def pick(self, reports: list[store.RecordedReport]) -> list[store.RecordedReport]:
+        """The reports this hook acts on, chosen before the transaction: none costs no savepoint."""
+        ...
+
+    async def write(self, conn: asyncpg.Connection, reports: list[store.RecordedReport]) -> None:
+        """Act on the picked reports with the recorder's connection, after their rows are written."""
+        ...
 
 
 class ReportRecorder:
@@ -24,18 +47,31 @@ class ReportRecorder:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.hooks: list[ReportHook] = []
         self._group: GroupCommit[store.RecordedReport, None] = GroupCommit(
             self._write, max_batch=MAX_BATCH, on_batch=RECORD_BATCH.observe
         )
+
+    def add_hook(self, hook: ReportHook) -> None:
+        self.hooks.append(hook)
+
+    def hooked(self, org_id: str, report: dict[str, Any]) -> bool:
+        """Whether a report with nothing to record must still be submitted, for a hook."""
+        return any(hook.wants(org_id, report) for hook in self.hooks)
 
     def submit(self, org_id: str, report: dict[str, Any], now_ms: int) -> asyncio.Future[None]:
         """Hand a report in; the future is done once it is committed (or deferred: PostgreSQL down)."""
         return self._group.submit((org_id, report, now_ms))
 
     async def _write(self, reports: list[store.RecordedReport]) -> list[None]:
+        picked = await self._pick(reports)
+        if not picked and not any(report.get(k) for _, report, _ in reports for k in WRITTEN):
+            return [None] * len(reports)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await store.apply_reports(conn, reports)
+                for hook, mine in picked:
+                    await self._run_hook(conn, hook, mine)
         except PG_DOWN as e:
             # Redis already holds the change; the reconciler records terminal states later.
             log.warning("record_deferred_postgres_down", reports=len(reports), error=repr(e))
@@ -44,6 +80,28 @@ class ReportRecorder:
                 log.exception("record_failed", org_id=reports[0][0])
             raise
         return [None] * len(reports)
+
+    async def _pick(self, reports: list[store.RecordedReport]) -> list[tuple[ReportHook, list[store.RecordedReport]]]:
+        picked: list[tuple[ReportHook, list[store.RecordedReport]]] = []
+        for hook in self.hooks:
+            try:
+                mine = await hook.pick(reports)
+            except Exception as e:  # a hook never stops the reports
+                log.warning("report_hook_failed", hook=type(hook).__name__, stage="pick", error=repr(e))
+                continue
+            if mine:
+                picked.append((hook, mine))
+        return picked
+
+    @staticmethod
+    async def _run_hook(conn: asyncpg.Connection, hook: ReportHook, reports: list[store.RecordedReport]) -> None:
+        # A savepoint: a failing hook rolls back its own rows, the reports' rows still commit. If the
+        # connection itself is gone, the commit after this fails and the batch is deferred as a whole.
+        try:
+            async with conn.transaction():
+                await hook.write(conn, reports)
+        except Exception:
+            log.exception("report_hook_failed", hook=type(hook).__name__, stage="write", reports=len(reports))
 
     async def close(self) -> None:
         """Let the reports already handed in reach PostgreSQL."""

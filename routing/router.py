@@ -120,7 +120,11 @@ class Router:
         # The write to PostgreSQL starts first; the emits go out while it commits (Redis already
         # holds the change, and PostgreSQL applies reports by version whatever the order), and the
         # caller still returns only once the record is committed.
-        recorded = self.recorder.submit(org_id, report, now_ms) if any(report.get(k) for k in RECORDED) else None
+        recorded = (
+            self.recorder.submit(org_id, report, now_ms)
+            if any(report.get(k) for k in RECORDED) or self.recorder.hooked(org_id, report)
+            else None
+        )
         # The change is made; a failure to tell someone must not turn it into an error for the caller
         # (a reconnecting desktop gets the server's truth in its session snapshot).
         try:
