@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -21,7 +20,7 @@ from queues import store
 from queues.config import QueueCache
 from routing import scripts
 from routing.metrics import DECISION_SECONDS, INTAKE_TO_OFFER, OFFERS
-from routing.recorder import ReportRecorder
+from routing.recorder import WRITTEN, ReportRecorder
 from switchboard import jsonwire, keys
 from switchboard.clock import Clock, ms
 from switchboard.groupcommit import GroupCommit
@@ -63,7 +62,6 @@ SCRIPT_NAMES = (
     "TRANSFER",
     "MOVE",
 )
-RECORDED = ("offers", "connected", "ended", "completed", "requeued", "abandoned", "revoked", "decisions")
 
 
 class Router:
@@ -86,7 +84,6 @@ class Router:
             lambda items: store.insert_many(pool, items), max_batch=200
         )
         self._scripts = {name: redis.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
-        self.after_report: list[Callable[[str, Report], Awaitable[None]]] = []
         # Orgs with interactions stored but not queued (Redis was down): reconciled as soon as it is back.
         self.unplaced: set[str] = set()
 
@@ -122,7 +119,7 @@ class Router:
         # caller still returns only once the record is committed.
         recorded = (
             self.recorder.submit(org_id, report, now_ms)
-            if any(report.get(k) for k in RECORDED) or self.recorder.hooked(org_id, report)
+            if any(report.get(k) for k in WRITTEN) or self.recorder.hooked(org_id, report)
             else None
         )
         # The change is made; a failure to tell someone must not turn it into an error for the caller
@@ -133,11 +130,6 @@ class Router:
             log.warning("notify_failed", org_id=org_id, error=repr(e))
         if recorded is not None:
             await asyncio.shield(recorded)
-        for hook in self.after_report:
-            try:
-                await hook(org_id, report)
-            except Exception as e:
-                log.warning("report_hook_failed", org_id=org_id, error=repr(e))
 
     # -- interactions -------------------------------------------------------------------------
 
