@@ -20,6 +20,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from channels.model import InboundMessage, OutboundRequest, WebhookBatch, WebhookError, get_header
+from switchboard import jsonwire
 
 SIGNATURE_HEADER = "X-Switchboard-Signature"
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
@@ -112,7 +113,7 @@ def read_webhook(raw_body: bytes, headers: Mapping[str, str], secret: str, now: 
         raw_body, get_header(headers, SIGNATURE_HEADER), get_header(headers, TIMESTAMP_HEADER), secret, now
     )
     try:
-        payload = json.loads(raw_body)
+        payload = jsonwire.loads(raw_body)  # strict: no lone surrogates, no NaN, no runaway nesting
     except ValueError as exc:
         raise WebhookError(400, "malformed_payload", "body is not JSON") from exc
     if not isinstance(payload, dict):

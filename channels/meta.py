@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from channels.model import (
     DeliveryStatus,
@@ -22,6 +23,7 @@ from channels.model import (
     get_header,
 )
 from channels.phone import normalise_e164
+from switchboard import jsonwire
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -68,9 +70,9 @@ def _load(
     if not verify_signature(raw_body, get_header(headers, SIGNATURE_HEADER), app_secret):
         raise WebhookError(403, "invalid_signature", "X-Hub-Signature-256 does not match")
     try:
-        payload = json.loads(raw_body)
+        payload = jsonwire.loads(raw_body)  # strict: no lone surrogates (PostgreSQL cannot store them), no NaN
     except ValueError as exc:
-        raise WebhookError(400, "malformed_payload", "body is not JSON") from exc
+        raise WebhookError(400, "malformed_payload", f"body is not JSON: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("object") != expected_object:
         raise WebhookError(400, "malformed_payload", f"expected object {expected_object!r}")
     return payload
@@ -84,6 +86,21 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Past year 9999 an epoch time no longer converts to a datetime.
+MAX_EPOCH_S = 253_402_300_799
+
+
+def _seconds(value: Any, per_second: int = 1) -> float:
+    """A provider's epoch timestamp in seconds; anything but a number (or numeric string) in range is malformed."""
+    try:
+        t = float(value or 0) / per_second
+    except (TypeError, ValueError):
+        raise WebhookError(400, "malformed_payload", f"timestamp {str(value)[:40]!r} is not a number") from None
+    if not 0 <= t <= MAX_EPOCH_S:  # also false for NaN
+        raise WebhookError(400, "malformed_payload", f"timestamp {str(value)[:40]!r} is out of range")
+    return t
+
+
 def _wa_identity(wa_id: str) -> str:
     """WhatsApp ids are phone numbers without '+'; keep them E.164 so they match phone identities."""
     digits = "+" + wa_id.lstrip("+")
@@ -94,7 +111,7 @@ def _wa_identity(wa_id: str) -> str:
 
 
 def _whatsapp_text(message: dict[str, Any]) -> str:
-    kind = message.get("type") or "text"
+    kind = str(message.get("type") or "text")
     body = _dict(message.get(kind))
     if kind == "text":
         return str(body.get("body", ""))
@@ -131,7 +148,7 @@ def parse_whatsapp(payload: Mapping[str, Any]) -> tuple[list[InboundMessage], li
                         text=_whatsapp_text(msg),
                         provider_message_id=str(mid),
                         in_reply_to=_dict(msg.get("context")).get("id"),
-                        received_at=float(msg.get("timestamp") or 0),
+                        received_at=_seconds(msg.get("timestamp")),
                     )
                 )
             for st in map(_dict, _list(value.get("statuses"))):
@@ -165,7 +182,7 @@ def parse_messenger(payload: Mapping[str, Any]) -> tuple[list[InboundMessage], l
     for entry in _list(payload.get("entry")):
         for event in map(_dict, _list(_dict(entry).get("messaging"))):
             sender = str(_dict(event.get("sender")).get("id") or "")
-            at = float(event.get("timestamp") or 0) / 1000
+            at = _seconds(event.get("timestamp"), 1000)
             if "message" in event:
                 msg = _dict(event["message"])
                 if msg.get("is_echo"):
@@ -212,20 +229,32 @@ def parse_messenger(payload: Mapping[str, Any]) -> tuple[list[InboundMessage], l
 def _watermark(status: DeliveryStatus, recipient: str, watermark_ms: Any) -> StatusUpdate:
     """Messenger reports 'everything up to this time' for a recipient rather than per message."""
     return StatusUpdate(
-        provider_message_id=None, status=status, recipient_id=recipient, watermark=float(watermark_ms) / 1000
+        provider_message_id=None, status=status, recipient_id=recipient, watermark=_seconds(watermark_ms, 1000)
     )
+
+
+Parser = Callable[[Mapping[str, Any]], tuple[list[InboundMessage], list[StatusUpdate]]]
+
+
+def _batch(parse: Parser, payload: Mapping[str, Any]) -> WebhookBatch:
+    """A field of the wrong type (a list for a name, a number for an id) is the payload's fault: 400."""
+    try:
+        messages, statuses = parse(payload)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise WebhookError(400, "malformed_payload", f"{where}: {first['msg']}") from exc
+    return WebhookBatch(messages=messages, statuses=statuses)
 
 
 def read_whatsapp_webhook(raw_body: bytes, headers: Mapping[str, str], app_secret: str) -> WebhookBatch:
     """Verify and parse one WhatsApp Cloud API webhook POST."""
-    messages, statuses = parse_whatsapp(_load(raw_body, headers, app_secret, "whatsapp_business_account"))
-    return WebhookBatch(messages=messages, statuses=statuses)
+    return _batch(parse_whatsapp, _load(raw_body, headers, app_secret, "whatsapp_business_account"))
 
 
 def read_messenger_webhook(raw_body: bytes, headers: Mapping[str, str], app_secret: str) -> WebhookBatch:
     """Verify and parse one Messenger webhook POST."""
-    messages, statuses = parse_messenger(_load(raw_body, headers, app_secret, "page"))
-    return WebhookBatch(messages=messages, statuses=statuses)
+    return _batch(parse_messenger, _load(raw_body, headers, app_secret, "page"))
 
 
 def build_whatsapp_send(
