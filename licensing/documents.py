@@ -121,7 +121,7 @@ def sign_license(lic: License, private_pem: bytes) -> str:
 def _split_document(text: str) -> tuple[dict[str, Any], bytes]:
     try:
         doc = json.loads(text)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: nested deeper than the stack
         raise LicenseError("license_malformed", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("license"), dict):
         raise LicenseError("license_malformed", "expected an object with a 'license' object")
@@ -139,7 +139,11 @@ def verify_license(text: str, public_pem: bytes, org_id: str | None, now: float)
     """The license in ``text`` if its signature, org (unless None) and dates check; else LicenseError."""
     obj, signature = _split_document(text)
     try:
-        _public_key(public_pem).verify(signature, canonical_json(obj))
+        signed = canonical_json(obj)
+    except RecursionError as exc:  # loaded just under the stack limit, a little deeper to encode
+        raise LicenseError("license_malformed", "the license object is nested too deeply") from exc
+    try:
+        _public_key(public_pem).verify(signature, signed)
     except InvalidSignature as exc:
         raise LicenseError("license_signature_invalid", "signature does not match the vendor key") from exc
     try:
