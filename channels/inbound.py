@@ -186,7 +186,11 @@ async def _join(deps: InboundDeps, org_id: str, iid: str, msg: InboundMessage) -
             msg.provider_message_id,
             at,
         )
-    await deps.customer_said(org_id, iid, text, at)
+    try:
+        await deps.customer_said(org_id, iid, text, at)
+    except RedisError as e:
+        # stored: the agent reads it in the transcript; only the live push needs Redis
+        log.warning("inbound_join_not_pushed_redis_down", interaction_id=iid, error=repr(e))
     return True
 
 
@@ -238,7 +242,12 @@ async def _open_new(deps: InboundDeps, config: ChannelConfig, msg: InboundMessag
         # "hold": the interaction waits in its queue; agents who log in at opening time get it.
         await _auto_reply(deps, org_id, iid, render_closed(config.closed_template or DEFAULT_CLOSED, hours, now))
     elif config.ack_template:
-        position, wait_s = await deps.position(org_id, config.queue, iid)
+        try:
+            position, wait_s = await deps.position(org_id, config.queue, iid)
+        except RedisError as e:
+            # stored, queued once Redis is back: its place in line is not known, so none is promised
+            log.warning("inbound_ack_skipped_redis_down", interaction_id=iid, error=repr(e))
+            return InboundOutcome("created", iid)
         await _auto_reply(deps, org_id, iid, render_ack(config.ack_template, position or 1, wait_s or 0))
     return InboundOutcome("created", iid)
 

@@ -1,7 +1,8 @@
 """Authentication: argon2 password hashes, signed expiring bearer tokens, hashed integration keys.
 
 Tokens are HS256 JWTs carrying org, user and role, so checking one costs no database round trip;
-revocation (logout, a disabled user) goes through a Redis set of revoked token ids.
+revocation (logout) is recorded in PostgreSQL and checked in a Redis set of revoked token ids
+(web/revocation.py).
 """
 
 from __future__ import annotations

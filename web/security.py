@@ -12,6 +12,7 @@ from switchboard import keys
 from switchboard.redis_conn import REDIS_DOWN
 from web.auth import Principal, TokenError, api_key_hash, decode_token, looks_like_jwt
 from web.errors import ApiError
+from web.revocation import revocations_for
 
 log = structlog.get_logger(__name__)
 _KEY_CACHE: dict[str, tuple[float, Principal | None]] = {}
@@ -21,7 +22,8 @@ _KEY_CACHE_S = 10.0
 async def principal_from_token(
     token: str, *, secret: str, pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> Principal:
-    """Raises ApiError 401 for anything that is not a valid, unrevoked credential."""
+    """Raises ApiError 401 for anything that is not a valid, unrevoked credential. Revocations are
+    checked in Redis, or in PostgreSQL while Redis is down (web/revocation.py)."""
     if not token:
         raise ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token or api key>")
     if looks_like_jwt(token):
@@ -29,7 +31,7 @@ async def principal_from_token(
             p = decode_token(secret, token)
         except TokenError as e:
             raise ApiError(401, "unauthorized", str(e)) from e
-        if p.token_id and await redis.sismember(keys.revoked_tokens(), p.token_id):
+        if p.token_id and await revocations_for(pool, redis).is_revoked(p.token_id):
             raise ApiError(401, "unauthorized", "token revoked")
         return p
     h = api_key_hash(token)

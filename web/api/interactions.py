@@ -127,12 +127,17 @@ async def create(request: web.Request) -> web.Response:
 async def _with_live(ctx: Context, org_id: str, row: Any) -> dict[str, Any]:
     data = store.to_public(row)
     if data["state"] in ("queued", "offered", "connected", "wrap_up"):
-        live = await ctx.router.interaction_live(org_id, data["id"])
-        if live:
-            data["state"] = live.get("state", data["state"])
-            data["queue"] = live.get("queue", data["queue"])
-        if data["state"] == "queued":
-            data["position"], data["estimated_wait_s"] = await live_position(ctx, org_id, data["queue"], data["id"])
+        try:
+            live = await ctx.router.interaction_live(org_id, data["id"])
+            if live:
+                data["state"] = live.get("state", data["state"])
+                data["queue"] = live.get("queue", data["queue"])
+            if data["state"] == "queued":
+                data["position"], data["estimated_wait_s"] = await live_position(
+                    ctx, org_id, data["queue"], data["id"]
+                )
+        except REDIS_DOWN:  # PostgreSQL's record, a moment behind the live state; where it stands is not known
+            data["position"] = data["estimated_wait_s"] = None
     return data
 
 

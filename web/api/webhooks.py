@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from channels import email, meta, twilio, wiring
@@ -17,11 +18,13 @@ from channels.config import ChannelConfig, get_channel_config, webhook_secret
 from channels.inbound import InboundDeps, InboundOutcome, accept_message
 from channels.model import StatusUpdate, WebhookBatch, WebhookError
 from channels.receipts import apply_status
+from switchboard.redis_conn import REDIS_DOWN
 from web.api.interactions import live_position
 from web.context import Context, ctx_of
 from web.errors import ApiError
 from web.routes import api
 
+log = structlog.get_logger(__name__)
 # Providers send a few KB; anything much larger is not one of theirs.
 MAX_WEBHOOK_BYTES = 128 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -92,7 +95,10 @@ async def apply_statuses(ctx: Context, org_id: str, statuses: list[StatusUpdate]
                     "SELECT id FROM messages WHERE org_id=$1 AND provider_id=$2", org_id, update.provider_message_id
                 )
             ]
-            await ctx.extras["message_status"](org_id, ids)
+            try:
+                await ctx.extras["message_status"](org_id, ids)
+            except REDIS_DOWN as e:  # stored; the agent sees the status when the conversation is next read
+                log.warning("message_status_not_pushed_redis_down", org_id=org_id, error=repr(e))
     return changed
 
 
