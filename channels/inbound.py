@@ -18,7 +18,6 @@ from typing import Any, Literal
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from channels import email, events
 from channels import keys as channel_keys
@@ -32,6 +31,7 @@ from queues.model import CustomerRef, Identity, IntakeRequest, MessageIn
 from routing.intake import IntakeError, create_interaction_idempotent
 from routing.router import Router
 from switchboard.clock import Clock, to_datetime
+from switchboard.redis_conn import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +100,7 @@ async def _acquire(redis: aioredis.Redis, key: str, token: str) -> bool:
             if await redis.set(key, token, nx=True, px=LOCK_MS):
                 return True
             await asyncio.sleep(0.05)
-    except RedisError:
+    except REDIS_DOWN:
         log.warning("inbound_lock_unavailable", key=key)
     return False
 
@@ -109,7 +109,7 @@ async def _release(redis: aioredis.Redis, key: str, token: str) -> None:
     try:
         if await redis.get(key) == token:
             await redis.delete(key)
-    except RedisError:
+    except REDIS_DOWN:
         pass
 
 
@@ -188,7 +188,7 @@ async def _join(deps: InboundDeps, org_id: str, iid: str, msg: InboundMessage) -
         )
     try:
         await deps.customer_said(org_id, iid, text, at)
-    except RedisError as e:
+    except REDIS_DOWN as e:
         # stored: the agent reads it in the transcript; only the live push needs Redis
         log.warning("inbound_join_not_pushed_redis_down", interaction_id=iid, error=repr(e))
     return True
@@ -244,7 +244,7 @@ async def _open_new(deps: InboundDeps, config: ChannelConfig, msg: InboundMessag
     elif config.ack_template:
         try:
             position, wait_s = await deps.position(org_id, config.queue, iid)
-        except RedisError as e:
+        except REDIS_DOWN as e:
             # stored, queued once Redis is back: its place in line is not known, so none is promised
             log.warning("inbound_ack_skipped_redis_down", interaction_id=iid, error=repr(e))
             return InboundOutcome("created", iid)
