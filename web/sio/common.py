@@ -6,6 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import socketio
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -75,6 +76,9 @@ def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awai
                 return err(e.code, e.message)
             except ApiError as e:
                 return err(e.code, e.message, e.details)
+            except asyncpg.DataError as e:
+                # e.g. a NUL character, which PostgreSQL text cannot hold: the input's fault (as REST's 400)
+                return err("invalid_input", f"the input cannot be stored: {e.__class__.__name__}")
             except Exception:
                 log.exception("socket_event_failed", handler=fn.__name__, sid=sid)
                 return err("internal_error", "the event failed; it has been logged")
