@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from queues import store
 from queues.model import CustomerRef, Identity, IntakeRequest
@@ -22,6 +22,13 @@ from web.sio.rooms import chat_room
 
 log = structlog.get_logger(__name__)
 CHAT_TOKEN_TTL_S = 24 * 3600
+
+
+class CustomerAuth(BaseModel):
+    """The widget's connect payload: which organisation, and the chat token of a chat to resume."""
+
+    org: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]+$")  # PostgreSQL text holds no NUL
+    chat_token: str | None = Field(default=None, max_length=4096)
 
 
 class ChatStart(BaseModel):
@@ -62,13 +69,16 @@ class CustomerNamespace(GuardedNamespace):
                           self.ctx.settings.secret_key, "HS256")
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        auth = auth if isinstance(auth, dict) else {}
-        org_id = auth.get("org")
-        if not isinstance(org_id, str) or not await self.ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id):
+        try:
+            a = CustomerAuth.model_validate(auth if isinstance(auth, dict) else {})
+        except ValidationError as e:
+            raise refuse("unauthorized", "send auth {org, chat_token?}") from e
+        org_id = a.org
+        if not await self.ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id):
             raise refuse("unauthorized", "unknown organisation")
         session: dict[str, Any] = {"org_id": org_id, "interaction_id": None}
-        token = auth.get("chat_token")
-        if isinstance(token, str) and token:
+        token = a.chat_token
+        if token:
             try:
                 claims = jwt.decode(token, self.ctx.settings.secret_key, algorithms=["HS256"])
             except jwt.PyJWTError as e:
