@@ -398,14 +398,16 @@ def verdict(name: str, failures: list[str], total: int, took: float) -> str:
 
 
 class LogWatch(logging.Handler):
-    """Unhandled exceptions: structlog's ``*_failed``/``unhandled_error`` events, and stdlib ERROR records."""
+    """ERROR records of the web stack (aiohttp's "Error handling request" when an exception escapes every
+    middleware); other tests' background tasks may log their own errors meanwhile, so only these count."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.seen: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append(f"{record.name}: {record.getMessage()[:300]}")
+        if record.name.startswith(("aiohttp", "engineio", "socketio")):
+            self.seen.append(f"{record.name}: {record.getMessage()[:300]}")
 
 
 async def configure_channels(http: aiohttp.ClientSession, org: Org) -> None:
@@ -457,8 +459,7 @@ async def test_every_route_answers_junk_with_a_4xx_in_the_error_shape(http, serv
     finally:
         logging.getLogger().removeHandler(watch)
     took = time.monotonic() - started
-    crashed = [f"{e.get('event')} {e.get('path', '')}" for e in logs
-               if e.get("event") == "unhandled_error" or str(e.get("event", "")).endswith("_failed")]
+    crashed = [f"{e.get('method')} {e.get('path')}" for e in logs if e.get("event") == "unhandled_error"]
     assert not failures, verdict("web_fuzz_rest", failures, len(cases), took)
     assert not crashed, crashed[:20]
     assert not watch.seen, watch.seen[:20]
