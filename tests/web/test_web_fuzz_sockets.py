@@ -120,6 +120,17 @@ def payloads(model: type[BaseModel] | None, ids: Ids) -> list[tuple[Any, bool]]:
     return out
 
 
+def has_nul(data: Any) -> bool:
+    """A NUL anywhere in the payload: PostgreSQL text cannot hold one, so it must be refused."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(has_nul(v) for v in data)
+    return False
+
+
 def model_accepts(model: type[BaseModel] | None, data: Any) -> bool:
     if model is None:
         return True
@@ -156,8 +167,7 @@ async def fuzz(sio: socketio.AsyncClient, ns: str, events: dict[str, type[BaseMo
             accepts = model_accepts(model, data)
             if accepts and event in skip_valid:
                 continue
-            has_nul = isinstance(data, dict) and any(isinstance(v, str) and "\x00" in v for v in data.values())
-            must_refuse = not accepts or names_junk or has_nul
+            must_refuse = not accepts or names_junk or has_nul(data)
             try:
                 ack = await sio.call(event, data, namespace=ns, timeout=5)
             except socketio.exceptions.TimeoutError:
@@ -338,4 +348,33 @@ async def test_connect_with_junk_auth_is_refused_cleanly(org, caplog):
                     problems.append(f"{ns} {auth!r:.80}: refused with {refused!r:.200}")
     crashed = failures_logged(logs, caplog)
     assert not problems, "\n".join(problems)
+    assert not crashed, crashed[:10]
+
+
+async def test_chat_start_with_a_junk_identity_or_message_is_refused_or_starts_cleanly(org, caplog):
+    """Each start on a socket of its own (a second start on one socket resumes the first chat)."""
+    starts: list[dict[str, Any]] = []
+    for kind in ("phone", "email", "whatsapp", "messenger", "webchat"):
+        for value in ("\x00", "a\x00b", "x" * 320, " ", "not a phone", "+1", "+99999999999999999999", "../../etc",
+                      "@", "a@", "<script>", "00000000-0000-0000-0000-000000000000"):
+            starts.append({"identity": {"type": kind, "value": value}})
+    starts += [{"message": v} for v in ("\x00", " ", "x" * 20_000)] + [{"name": v} for v in ("\x00", " ", "x" * 200)]
+    problems: list[str] = []
+    with structlog.testing.capture_logs() as logs:
+        for data in starts:
+            sio, refused = await connect(org, "/customer", {"org": org.id})
+            assert refused is None, refused
+            try:
+                ack = await sio.call("chat:start", data, namespace="/customer", timeout=5)
+                p = ack_problem("chat:start", data, ack, must_refuse=has_nul(data))
+                if p:
+                    problems.append(p)
+                if isinstance(ack, dict) and ack.get("ok"):
+                    sent = await sio.call("message:send", {"text": "hello"}, namespace="/customer", timeout=5)
+                    if not sent.get("ok"):
+                        problems.append(f"after chat:start {data!r:.80}: message:send answered {sent}")
+            finally:
+                await sio.disconnect()
+    crashed = failures_logged(logs, caplog)
+    assert not problems, "\n".join(problems[:40])
     assert not crashed, crashed[:10]
