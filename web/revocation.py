@@ -1,17 +1,21 @@
 """Revoked bearer tokens: PostgreSQL keeps the record, Redis a copy that every request checks.
 
-A revocation is written to PostgreSQL first, then added to the Redis set. While a process trusts
-its Redis copy, a check is one SISMEMBER and no PostgreSQL round trip. It stops trusting the copy
-as soon as Redis fails it (a check, a revocation, or the probe each second), and checks PostgreSQL
-instead until it has copied every unexpired revocation back into Redis. So a token revoked while
-Redis was away is in Redis again within a probe interval of Redis answering: every process that saw
-the outage resyncs before trusting Redis again, including the one that took the revocation. A
-marker member in the set tells a Redis that came back without its data (it is resynced too).
+Two kinds of revocation: a single token (a logout), and a user's cutoff (deactivation, a password or
+role change) that refuses every token of that user issued before it. Each is written to PostgreSQL
+first, then to Redis. While a process trusts its Redis copy, a check is one round trip (SISMEMBER
+on the revoked set and HGET on the cutoffs hash, pipelined together) and no PostgreSQL one. It stops
+trusting the copy as soon as Redis fails it (a check, a revocation, or the probe each second), and
+checks PostgreSQL instead until it has copied every unexpired revocation and every cutoff back into
+Redis. So a token revoked while Redis was away is refused by Redis again within a probe interval of
+Redis answering: every process that saw the outage resyncs before trusting Redis again, including
+the one that took the revocation. Marker members in the set and the hash tell a Redis that came
+back without its data (it is resynced too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 import weakref
 from datetime import UTC, datetime
 
@@ -24,7 +28,7 @@ from switchboard.db import PG_DOWN
 from switchboard.redis_conn import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
-# In the set once it holds every unexpired revocation; never a token id (those are hex).
+# In the set and the hash once they hold every unexpired revocation; never a token or user id.
 SYNCED = "_synced"
 PROBE_S = 1.0
 SYNC_BATCH = 1000
@@ -36,25 +40,67 @@ WITH expired AS (DELETE FROM revoked_tokens WHERE expires_at <= now() RETURNING 
      added AS (INSERT INTO revoked_tokens (token_id, expires_at) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING)
 SELECT token_id FROM expired
 """
+# A cutoff only moves forward (two changes racing, or a resync racing a change, keep the later).
+CUT_OFF_SQL = "UPDATE users SET tokens_valid_after = greatest(tokens_valid_after, $2) WHERE id = $1"
+CHECK_SQL = """
+SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = $1) AS revoked,
+       (SELECT tokens_valid_after FROM users WHERE id = $2) AS cutoff
+"""
+# KEYS[1] the cutoffs hash; ARGV: user id, cutoff (epoch seconds), ... — kept only where it is later.
+RAISE_CUTOFFS = """
+local cutoffs = KEYS[1]
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', cutoffs, ARGV[i]))
+  if not current or current < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', cutoffs, ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
+
+
+def cutoffs_key() -> str:
+    """user id → epoch seconds before which that user's tokens are refused (beside the revoked set)."""
+    return keys.revoked_tokens() + ":cutoffs"
+
+
+def issued_before(issued_at: float | None, cutoff: float | None) -> bool:
+    return cutoff is not None and (issued_at is None or issued_at < cutoff)
+
+
+def _user_uuid(user_id: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(user_id) if user_id else None
+    except ValueError:
+        return None
 
 
 class Revocations:
-    """This process's view of the revoked tokens, and whether Redis's copy can answer alone."""
+    """This process's view of the revoked tokens and cutoffs, and whether Redis's copy can answer alone."""
 
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
         self.pool = pool
         self.redis = redis
-        self.trusted = False  # Redis's set holds every unexpired revocation
+        self.trusted = False  # Redis holds every unexpired revocation and every cutoff
         self._epoch = 0  # moves on every Redis failure, so a sync that overlapped one does not count
 
-    async def is_revoked(self, token_id: str) -> bool:
+    async def is_revoked(self, token_id: str, user_id: str | None = None, issued_at: float | None = None) -> bool:
+        """The token was logged out, or issued before its user's cutoff."""
         if self.trusted:
             try:
-                return bool(await self.redis.sismember(keys.revoked_tokens(), token_id))
+                if user_id is None:
+                    return bool(await self.redis.sismember(keys.revoked_tokens(), token_id))
+                # issued in the same loop turn: the auto-pipelining client sends both in one round trip
+                revoked, cutoff = await asyncio.gather(
+                    self.redis.sismember(keys.revoked_tokens(), token_id), self.redis.hget(cutoffs_key(), user_id)
+                )
+                return bool(revoked) or issued_before(issued_at, float(cutoff) if cutoff is not None else None)
             except REDIS_DOWN as e:
                 self.distrust(e)
-        found = await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id=$1)", token_id)
-        return bool(found)
+        row = await self.pool.fetchrow(CHECK_SQL, token_id, _user_uuid(user_id))
+        assert row is not None
+        cutoff_at = row["cutoff"].timestamp() if row["cutoff"] is not None else None
+        return bool(row["revoked"]) or issued_before(issued_at, cutoff_at)
 
     async def revoke(self, token_id: str, expires_at: float) -> None:
         """Durable once PostgreSQL has it; Redis learns of it now, or at the next sync."""
@@ -66,6 +112,24 @@ class Revocations:
         except REDIS_DOWN as e:
             self.distrust(e)
 
+    @staticmethod
+    async def record_cutoff(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, at: float) -> None:
+        """The durable half of a cutoff, on the caller's connection so it commits with the change
+        that causes it; then ``publish_cutoff``."""
+        await conn.execute(CUT_OFF_SQL, uuid.UUID(user_id), datetime.fromtimestamp(at, UTC))
+
+    async def publish_cutoff(self, user_id: str, at: float) -> None:
+        """Redis learns of a recorded cutoff now, or at the next sync."""
+        try:
+            await self.redis.register_script(RAISE_CUTOFFS)(keys=[cutoffs_key()], args=[user_id, repr(at)])
+        except REDIS_DOWN as e:
+            self.distrust(e)
+
+    async def cut_off(self, user_id: str, at: float) -> None:
+        """Refuse every token of this user issued before ``at`` (epoch seconds)."""
+        await self.record_cutoff(self.pool, user_id, at)
+        await self.publish_cutoff(user_id, at)
+
     def distrust(self, error: BaseException) -> None:
         self._epoch += 1
         if self.trusted:
@@ -73,22 +137,36 @@ class Revocations:
         self.trusted = False
 
     async def sync(self) -> int:
-        """Copy every unexpired revocation into Redis; then Redis alone answers checks again."""
+        """Copy every unexpired revocation and every cutoff into Redis; then Redis alone answers checks again."""
         epoch = self._epoch
         rows = await self.pool.fetch("SELECT token_id FROM revoked_tokens WHERE expires_at > now()")
         ids = [r["token_id"] for r in rows]
         for i in range(0, len(ids), SYNC_BATCH):
             await self.redis.sadd(keys.revoked_tokens(), *ids[i : i + SYNC_BATCH])
+        cuts = await self.pool.fetch(
+            "SELECT id::text AS user_id, tokens_valid_after FROM users WHERE tokens_valid_after IS NOT NULL"
+        )
+        pairs = [v for r in cuts for v in (r["user_id"], repr(r["tokens_valid_after"].timestamp()))]
+        raise_cutoffs = self.redis.register_script(RAISE_CUTOFFS)
+        for i in range(0, len(pairs), 2 * SYNC_BATCH):
+            await raise_cutoffs(keys=[cutoffs_key()], args=pairs[i : i + 2 * SYNC_BATCH])
+        await self.redis.hset(cutoffs_key(), SYNCED, "1")
         await self.redis.sadd(keys.revoked_tokens(), SYNCED)
         if epoch == self._epoch:
             self.trusted = True
-            log.info("revocations_synced_to_redis", tokens=len(ids))
+            log.info("revocations_synced_to_redis", tokens=len(ids), cutoffs=len(cuts))
         return len(ids)
 
+    async def _redis_has_both(self) -> bool:
+        in_set, in_hash = await asyncio.gather(
+            self.redis.sismember(keys.revoked_tokens(), SYNCED), self.redis.hexists(cutoffs_key(), SYNCED)
+        )
+        return bool(in_set) and bool(in_hash)
+
     async def check_redis(self) -> None:
-        """The probe: resync when this process distrusts Redis or Redis lost the set."""
+        """The probe: resync when this process distrusts Redis or Redis lost the set or the hash."""
         try:
-            if not self.trusted or not await self.redis.sismember(keys.revoked_tokens(), SYNCED):
+            if not self.trusted or not await self._redis_has_both():
                 await self.sync()
         except (*REDIS_DOWN, *PG_DOWN) as e:
             self.distrust(e)

@@ -22,8 +22,9 @@ _KEY_CACHE_S = 10.0
 async def principal_from_token(
     token: str, *, secret: str, pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> Principal:
-    """Raises ApiError 401 for anything that is not a valid, unrevoked credential. Revocations are
-    checked in Redis, or in PostgreSQL while Redis is down (web/revocation.py)."""
+    """Raises ApiError 401 for anything that is not a valid, unrevoked credential: a token logged out,
+    or issued before its user's cutoff (deactivated, password or role changed). Checked in Redis in
+    one round trip, or in PostgreSQL while Redis is down (web/revocation.py)."""
     if not token:
         raise ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token or api key>")
     if looks_like_jwt(token):
@@ -31,7 +32,7 @@ async def principal_from_token(
             p = decode_token(secret, token)
         except TokenError as e:
             raise ApiError(401, "unauthorized", str(e)) from e
-        if p.token_id and await revocations_for(pool, redis).is_revoked(p.token_id):
+        if await revocations_for(pool, redis).is_revoked(p.token_id or "", p.subject, p.issued_at):
             raise ApiError(401, "unauthorized", "token revoked")
         return p
     h = api_key_hash(token)

@@ -15,11 +15,14 @@ from agents.store import create_user, list_users, user_by_id, user_public
 from queues.config import delete_queue, get_queue, list_queues, save_queue
 from queues.model import NAME_PATTERN, QueueConfig
 from switchboard import keys
-from web.auth import api_key_hash, hash_password, new_api_key
-from web.context import ctx_of
+from switchboard.redis_conn import REDIS_DOWN
+from web.auth import api_key_hash, hash_password, new_api_key, token_time
+from web.context import Context, ctx_of
 from web.errors import ApiError
+from web.revocation import Revocations, revocations_for
 from web.routes import STAFF, api, body, principal
 from web.security import forget_api_key
+from web.sessions import Reason, end_sessions
 
 ADMIN = ("admin",)
 # Shape only: deliverability is not ours to judge, and reserved names like .test are fine here.
@@ -160,9 +163,49 @@ async def users_get(request: web.Request) -> web.Response:
     return web.json_response(user_public(row))
 
 
+def _ends_sessions(before: asyncpg.Record, sets: dict[str, Any]) -> Reason | None:
+    """Deactivating, a new role or a new password ends the user's other sessions."""
+    if sets.get("active") is False:
+        return "deactivated"
+    if "role" in sets and sets["role"] != before["role"]:
+        return "role_changed"
+    if "password_hash" in sets:
+        return "password_changed"
+    return None
+
+
+async def _change_user(ctx: Context, org_id: str, before: asyncpg.Record, sets: dict[str, Any]) -> None:
+    """Store the change; one that ends sessions records the user's token cutoff in the same
+    transaction, then ends their sockets and (an agent off the floor) their login and seat."""
+    if not sets:
+        return
+    user_id = str(before["id"])
+    reason = _ends_sessions(before, sets)
+    at = token_time()
+    cols = ", ".join(f"{k}=${i + 3}" for i, k in enumerate(sets))
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"UPDATE users SET {cols} WHERE org_id=$1 AND id=$2", org_id, before["id"], *sets.values())
+        if reason is not None:
+            await Revocations.record_cutoff(conn, user_id, at)
+    if reason is None:
+        await ctx.redis.incr(keys.config_version(org_id))  # logins' cached profiles of the org go stale
+        return
+    # first: should Redis fail it, checks go to PostgreSQL until a resync copies it
+    await revocations_for(ctx.pool, ctx.redis).publish_cutoff(user_id, at)
+    try:
+        await ctx.redis.incr(keys.config_version(org_id))
+        await end_sessions(ctx, org_id, user_id, before["role"], reason)
+    except REDIS_DOWN as e:
+        raise ApiError(503, "service_unavailable", "the change is stored and the user's tokens are revoked, but "
+                       "ending their live sessions needs Redis: retry the request shortly",
+                       headers={"Retry-After": "2"}) from e
+
+
 @api.route("PATCH", "/api/v1/users/{id}", roles=ADMIN, body=UserUpdate, response=UserOut, tag="admin")
 async def users_update(request: web.Request) -> web.Response:
-    """Change a user; new skills take effect at the agent's next login or state change."""
+    """Change a user; new skills take effect at the agent's next login or state change. Deactivating,
+    a new role or a new password revokes the user's tokens and ends their sessions (the caller's own
+    too, when admins change themselves)."""
     ctx = ctx_of(request)
     p = principal(request)
     row = await user_by_id(ctx.pool, p.org_id, request.match_info["id"])
@@ -172,11 +215,7 @@ async def users_update(request: web.Request) -> web.Response:
     sets: dict[str, Any] = u.model_dump(exclude_unset=True, exclude={"password"})
     if u.password:
         sets["password_hash"] = hash_password(u.password)
-    if sets:
-        cols = ", ".join(f"{k}=${i + 3}" for i, k in enumerate(sets))
-        await ctx.pool.execute(f"UPDATE users SET {cols} WHERE org_id=$1 AND id=$2",
-                               p.org_id, row["id"], *sets.values())
-        await ctx.redis.incr(keys.config_version(p.org_id))  # logins' cached profiles of the org go stale
+    await _change_user(ctx, p.org_id, row, sets)
     fresh = await user_by_id(ctx.pool, p.org_id, str(row["id"]))
     assert fresh is not None
     if fresh["role"] == "agent":
@@ -186,14 +225,14 @@ async def users_update(request: web.Request) -> web.Response:
 
 @api.route("DELETE", "/api/v1/users/{id}", roles=ADMIN, response=UserOut, tag="admin")
 async def users_delete(request: web.Request) -> web.Response:
-    """Deactivate a user (history keeps pointing at them)."""
+    """Deactivate a user (history keeps pointing at them): their tokens are revoked, their sockets
+    disconnected, and an agent is logged out (work back to the queues, seat freed). Safe to retry."""
     ctx = ctx_of(request)
     p = principal(request)
     row = await user_by_id(ctx.pool, p.org_id, request.match_info["id"])
     if row is None:
         raise ApiError(404, "not_found", "no such user")
-    await ctx.pool.execute("UPDATE users SET active=false WHERE id=$1", row["id"])
-    await ctx.redis.incr(keys.config_version(p.org_id))  # a deactivated agent's next login is refused at once
+    await _change_user(ctx, p.org_id, row, {"active": False})
     fresh = await user_by_id(ctx.pool, p.org_id, str(row["id"]))
     assert fresh is not None
     return web.json_response(user_public(fresh))

@@ -15,8 +15,11 @@ from agents.store import ProfileCache, agent_profile
 from queues import store
 from switchboard import keys
 from switchboard.clock import to_datetime
+from switchboard.db import PG_DOWN
+from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
 from web.errors import ApiError
+from web.sessions import remember_socket
 from web.sio.common import GuardedNamespace, authenticate, err, event, ok, refuse
 from web.sio.delivery import Delivery, interaction_payload
 from web.sio.rooms import agent_room
@@ -121,6 +124,15 @@ class AgentNamespace(GuardedNamespace):
         await presence.login(self.ctx.router, profile, queues)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            await self._connect(sid, auth)
+        except REDIS_DOWN as e:
+            # refused, not left hanging: the client hears why and retries
+            raise refuse("service_unavailable", "live state is unreachable; retry shortly") from e
+        except PG_DOWN as e:
+            raise refuse("service_unavailable", "the database is unreachable; retry shortly") from e
+
+    async def _connect(self, sid: str, auth: Any) -> None:
         p = await authenticate(self.ctx, auth, ("agent",))
         org_id, agent_id = p.org_id, p.subject
         # One round trip for what a login needs to know and do before the seat; adding the org to the
@@ -131,7 +143,8 @@ class AgentNamespace(GuardedNamespace):
         pipe.zrem(keys.timers(org_id), f"grace|{agent_id}")
         pipe.sadd(keys.active_orgs(), org_id)
         pipe.get(keys.config_version(org_id))
-        state, _, _, version = await pipe.execute()
+        remember_socket(pipe, org_id, agent_id, "/agent", sid)  # so deactivating the agent can end it
+        state, _, _, version = (await pipe.execute())[:4]
         logged_in = state is not None and state != "logged_out"
         if not logged_in:
             try:
@@ -149,6 +162,8 @@ class AgentNamespace(GuardedNamespace):
                     await self.ctx.licenses.logout(org_id, agent_id)
                 if isinstance(e, ApiError):
                     raise refuse(e.code, e.message) from e
+                if isinstance(e, (*REDIS_DOWN, *PG_DOWN)):
+                    raise
                 log.exception("agent_login_failed", agent_id=agent_id)
                 raise refuse("unavailable", "login failed; try again") from e
         await self.save_session(sid, {"org_id": org_id, "agent_id": agent_id, "token_exp": p.expires_at})

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from queues.live_stats import agent_grid, org_timezone, queue_stats
+from switchboard.db import PG_DOWN
+from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
-from web.sio.common import GuardedNamespace, authenticate
+from web.sessions import remember_socket
+from web.sio.common import GuardedNamespace, authenticate, refuse
 from web.sio.rooms import supervisors_room
 
 
@@ -26,7 +29,19 @@ class SupervisorNamespace(GuardedNamespace):
         self.ctx = ctx
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            await self._connect(sid, auth)
+        except REDIS_DOWN as e:
+            # refused, not left hanging: the client hears why and retries
+            raise refuse("service_unavailable", "live state is unreachable; retry shortly") from e
+        except PG_DOWN as e:
+            raise refuse("service_unavailable", "the database is unreachable; retry shortly") from e
+
+    async def _connect(self, sid: str, auth: Any) -> None:
         p = await authenticate(self.ctx, auth, ("supervisor", "admin"))
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        remember_socket(pipe, p.org_id, p.subject, "/supervisor", sid)  # so deactivating the user can end it
+        await pipe.execute()
         await self.save_session(sid, {"org_id": p.org_id, "user_id": p.subject})
         await self.enter_room(sid, supervisors_room(p.org_id))
         # the socket is on this process: no need to publish the snapshot to every node through Redis

@@ -1,9 +1,13 @@
 // The /agent socket: connects with the bearer token, reconnects by itself, shows a banner,
-// and wraps every emit in an ack with a timeout so no action fails silently.
+// and wraps every emit in an ack with a timeout so no action fails silently. A connect refused
+// with service_unavailable (the server cannot reach its live state) is retried with a backoff;
+// a session the server ended (the user deactivated, their password or role changed) is reported
+// as refused, with the server's reason.
 
 import { io } from "/vendor/socket.io-client/dist/socket.io.esm.min.js";
 
 const ACK_TIMEOUT_MS = 8000;
+const UNAVAILABLE_RETRY_MAX_MS = 10000;
 
 export class AgentConnection {
   /**
@@ -14,8 +18,13 @@ export class AgentConnection {
     this.banner = banner;
     this.onRefused = onRefused;
     this.everConnected = false;
+    this.unavailableTries = 0;
+    this.ended = null; // the server's session:ended {code, reason, message}, just before it disconnects
     this.socket = io("/agent", { auth: { token }, reconnectionDelay: 500, reconnectionDelayMax: 4000 });
     this.socket.on("connect", () => this._connected());
+    this.socket.on("session:ended", (e) => {
+      this.ended = e;
+    });
     this.socket.on("disconnect", (reason) => this._lost(reason));
     this.socket.on("connect_error", (err) => this._failed(err));
     this.socket.io.on("reconnect_attempt", (n) => this._show("warn", `Connection lost — reconnecting (attempt ${n})…`));
@@ -37,6 +46,8 @@ export class AgentConnection {
   }
 
   close() {
+    this.closed = true;
+    clearTimeout(this._retryTimer);
     this.socket.disconnect();
     this.banner.hidden = true;
   }
@@ -52,6 +63,7 @@ export class AgentConnection {
   _connected() {
     this._show("ok", this.everConnected ? "Reconnected." : "Connected.");
     this.everConnected = true;
+    this.unavailableTries = 0;
     this._hideTimer = setTimeout(() => {
       this.banner.hidden = true;
     }, 2500);
@@ -59,7 +71,26 @@ export class AgentConnection {
 
   _lost(reason) {
     if (reason === "io client disconnect") return;
+    if (reason === "io server disconnect") {
+      // Socket.IO does not reconnect after the server disconnects: either the session ended, or retry
+      if (this.ended) {
+        const message = this.ended.message ?? "Your session was ended by the server.";
+        this._show("error", message);
+        this.onRefused?.({ code: "unauthorized", reason: this.ended.reason, message });
+        return;
+      }
+      this._show("warn", "Disconnected by the server — reconnecting…");
+      this._retryLater(1000);
+      return;
+    }
     this._show("warn", "Connection lost — reconnecting…");
+  }
+
+  _retryLater(delayMs) {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => {
+      if (!this.closed) this.socket.connect();
+    }, delayMs);
   }
 
   _failed(err) {
@@ -68,6 +99,14 @@ export class AgentConnection {
       return;
     }
     const data = err?.data ?? { code: "unauthorized", message: err?.message ?? "connection refused" };
+    if (data.code === "service_unavailable") {
+      // the server is up but cannot reach Redis or PostgreSQL for now: not a refusal, try again
+      const delay = Math.min(1000 * 2 ** this.unavailableTries, UNAVAILABLE_RETRY_MAX_MS);
+      this.unavailableTries += 1;
+      this._show("warn", `The server is temporarily unavailable — retrying in ${Math.round(delay / 1000)} s…`);
+      this._retryLater(delay);
+      return;
+    }
     this._show("error", `Connection refused: ${data.message ?? data.code}`);
     this.onRefused?.(data);
   }

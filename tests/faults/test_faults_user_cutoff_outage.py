@@ -1,0 +1,239 @@
+"""Users' token cutoffs and socket connects through a Redis outage, on an app with a Redis of the
+test's own (the shared one is never stopped): a cutoff made while Redis is down is refused at once
+(PostgreSQL) and after Redis is back (resync), a Redis that came back empty is refilled, and a socket
+connect during the outage is refused with service_unavailable instead of hanging; the agent desktop
+retries it and connects once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import socketio
+from aiohttp.test_utils import TestServer
+from fleet import Stores, wait_until
+from harness import Org, Pages, chromium, connect_agent, free_port, login_token
+from harness import test_settings as settings_for
+from playwright.async_api import expect
+
+from switchboard import keys, redis_conn
+from switchboard.clock import SystemClock
+from switchboard.demo import seed_org
+from web.revocation import SYNCED, cutoffs_key
+
+
+@dataclass
+class Site:
+    stores: Stores
+    org: Org
+    pool: asyncpg.Pool
+
+    async def redis_down(self) -> None:
+        await asyncio.to_thread(self.stores.stop_redis)
+
+    async def redis_up(self) -> None:
+        await asyncio.to_thread(self.stores.start_redis)
+
+    def user(self, local: str) -> str:
+        return self.org.users[self.org.email(local)]
+
+
+@pytest.fixture(scope="module")
+async def site(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Site]:
+    from web.app import create_app
+
+    stores = Stores(Path(tempfile.mkdtemp(prefix="sbcutoff-")))
+    await asyncio.to_thread(stores.start_redis)
+    srv = TestServer(create_app(settings_for(database_url, stores.redis_url)), host="127.0.0.1", port=free_port())
+    await srv.start_server()
+    org_id = f"t{uuid.uuid4().hex[:10]}"
+    redis = redis_conn.connect(stores.redis_url, 2)
+    try:
+        users = await seed_org(pool, redis, SystemClock(), org_id, email_domain=f"{org_id}.test", api_key=f"k-{org_id}")
+    finally:
+        await redis.aclose()
+    try:
+        yield Site(stores, Org(org_id, str(srv.make_url("")).rstrip("/"), f"k-{org_id}", users, f"{org_id}.test"), pool)
+    finally:
+        await asyncio.to_thread(stores.start_redis)  # the app shuts down with its Redis there
+        await srv.close()
+        await asyncio.to_thread(stores.stop_redis)
+
+
+async def rest(http: aiohttp.ClientSession, site: Site, token: str, method: str = "GET",
+               path: str = "/api/v1/skills", **kw: Any) -> tuple[int, Any]:
+    async with http.request(method, f"{site.org.base}{path}", headers={"Authorization": f"Bearer {token}"}, **kw) as r:
+        return r.status, await r.json()
+
+
+async def login(http: aiohttp.ClientSession, site: Site, local: str, password: str) -> int:
+    async with http.post(f"{site.org.base}/api/v1/auth/login",
+                         json={"email": site.org.email(local), "password": password}) as r:
+        return r.status
+
+
+async def supervisor_refusal(base: str, token: str) -> Any:
+    sio = socketio.AsyncClient(reconnection=False)
+    refused: list[Any] = []
+    sio.on("connect_error", lambda data: refused.append(data.get("data", data)), namespace="/supervisor")
+    try:
+        await sio.connect(base, namespaces=["/supervisor"], auth={"token": token}, transports=["websocket"],
+                          wait_timeout=30)
+    except socketio.exceptions.ConnectionError:
+        return refused[0] if refused else {"code": "connect_failed"}
+    finally:
+        await sio.disconnect()
+    return None
+
+
+async def test_socket_connects_during_the_outage_are_refused_quickly_with_service_unavailable(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        agent = await login_token(http, site.org, "agent4")
+        sup = await login_token(http, site.org, "supervisor")
+        await site.redis_down()
+        try:
+            for namespace, attempt in (("/agent", connect_agent), ("/supervisor", None)):
+                started = time.monotonic()
+                if attempt is None:
+                    refused = await supervisor_refusal(site.org.base, sup)
+                else:
+                    sio, refused = await attempt(site.org.base, agent)
+                    await sio.disconnect()
+                took = time.monotonic() - started
+                assert isinstance(refused, dict) and refused["code"] == "service_unavailable", (namespace, refused)
+                assert "retry" in refused["message"], refused
+                assert took < 3, f"{namespace}: refused after {took:.1f} s"
+        finally:
+            await site.redis_up()
+
+        async def connects() -> bool:
+            sio, refused = await connect_agent(site.org.base, agent)
+            await sio.disconnect()
+            return refused is None
+
+        assert await wait_until(connects, 10, every=0.5), "no /agent connect once Redis was back"
+
+
+async def test_a_password_changed_during_the_outage_ends_old_tokens_then_and_after(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        admin = await login_token(http, site.org, "admin")
+        old = await login_token(http, site.org, "agent1")
+        uid = site.user("agent1")
+        new_password = {"password": "outage-pass-1"}
+        await site.redis_down()
+        try:
+            status, err = await rest(http, site, admin, "PATCH", f"/api/v1/users/{uid}", json=new_password)
+            # stored and revoked; only ending live sockets waits for Redis, so the admin is asked to retry
+            assert (status, err["error"]["code"]) == (503, "service_unavailable"), err
+            status, err = await rest(http, site, old)
+            assert (status, err["error"]["message"]) == (401, "token revoked"), err
+            assert await login(http, site, "agent1", "switchboard") == 401
+            fresh = await login_token_with(http, site, "agent1", "outage-pass-1")
+            assert (await rest(http, site, fresh))[0] == 200
+        finally:
+            await site.redis_up()
+        r = redis_conn.connect(site.stores.redis_url, 2)
+        try:
+            async def copied() -> bool:
+                return await r.hget(cutoffs_key(), uid) is not None
+
+            assert await wait_until(copied, 5, every=0.1), "the cutoff never reached Redis"
+            stored = await site.pool.fetchval("SELECT tokens_valid_after FROM users WHERE id=$1::uuid", uid)
+            assert float(await r.hget(cutoffs_key(), uid)) == stored.timestamp()
+        finally:
+            await r.aclose()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            assert (await rest(http, site, old))[0] == 401, "a token cut off during the outage was accepted"
+            assert (await rest(http, site, fresh))[0] == 200
+            await asyncio.sleep(0.1)
+        # the retry the 503 asked for: answered now
+        status, body = await rest(http, site, admin, "PATCH", f"/api/v1/users/{uid}", json=new_password)
+        assert status == 200, body
+
+
+async def login_token_with(http: aiohttp.ClientSession, site: Site, local: str, password: str) -> str:
+    async with http.post(f"{site.org.base}/api/v1/auth/login",
+                         json={"email": site.org.email(local), "password": password}) as r:
+        assert r.status == 200, await r.text()
+        return str((await r.json())["token"])
+
+
+async def test_a_redis_that_came_back_empty_gets_the_cutoffs_again(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        admin = await login_token(http, site.org, "admin")
+        old = await login_token(http, site.org, "agent2")
+        uid = site.user("agent2")
+        status, _ = await rest(http, site, admin, "PATCH", f"/api/v1/users/{uid}", json={"role": "supervisor"})
+        assert status == 200
+        assert (await rest(http, site, old))[0] == 401
+        await site.redis_down()
+        shutil.rmtree(site.stores.run_dir / "redis")  # comes back without its data
+        await site.redis_up()
+        r = redis_conn.connect(site.stores.redis_url, 2)
+        try:
+            async def refilled() -> bool:
+                return await r.hget(cutoffs_key(), uid) is not None and await r.hexists(cutoffs_key(), SYNCED)
+
+            assert await wait_until(refilled, 5, every=0.1), "the cutoffs were never copied back"
+            assert await r.sismember(keys.revoked_tokens(), SYNCED)
+        finally:
+            await r.aclose()
+        assert (await rest(http, site, old))[0] == 401
+        assert (await rest(http, site, admin))[0] == 200
+
+
+@pytest.mark.browser
+async def test_the_desktop_retries_a_connect_refused_as_unavailable_and_connects_after(site: Site) -> None:
+    async with chromium() as browser:
+        pages = Pages(browser, viewport={"width": 1366, "height": 768}, timeout_ms=8000)
+        try:
+            page = await pages.new()
+            await site.redis_down()
+            try:
+                await page.goto(f"{site.org.base}/agent")
+                await page.get_by_label("Email").fill(site.org.email("agent5"))
+                await page.get_by_label("Password").fill("switchboard")
+                await page.get_by_role("button", name="Sign in").click()
+                banner = page.locator("#connection")
+                await expect(banner).to_contain_text("temporarily unavailable")
+                await expect(banner).to_have_attribute("data-state", "warn")
+                await expect(page.locator("body")).not_to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
+            finally:
+                await site.redis_up()
+            # still on the desktop, not sent back to sign in: the retry connects once Redis answers
+            await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"), timeout=15000)
+        finally:
+            await pages.close()
+
+
+@pytest.mark.browser
+async def test_the_desktop_of_a_deactivated_agent_says_so_and_asks_to_sign_in(site: Site) -> None:
+    async with aiohttp.ClientSession() as http, chromium() as browser:
+        admin = await login_token(http, site.org, "admin")
+        pages = Pages(browser, viewport={"width": 1366, "height": 768}, timeout_ms=8000)
+        try:
+            page = await pages.new()
+            await page.goto(f"{site.org.base}/agent")
+            await page.get_by_label("Email").fill(site.org.email("agent3"))
+            await page.get_by_label("Password").fill("switchboard")
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
+            status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent3')}")
+            assert status == 200
+            await expect(page.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        finally:
+            await pages.close()
