@@ -38,6 +38,7 @@ from web.sio.agent import AgentNamespace
 from web.sio.customer import CustomerNamespace
 from web.sio.delivery import Delivery
 from web.sio.rooms import agent_room
+from web.sio.server import SocketServer
 from web.sio.supervisor import SupervisorNamespace, stats_for
 
 log = structlog.get_logger(__name__)
@@ -136,7 +137,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
     clock = clock or SystemClock()
     node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mgr = socketio.AsyncRedisManager(settings.redis_url) if settings.socketio_redis else None
-    sio = socketio.AsyncServer(
+    sio = SocketServer(
         async_mode="aiohttp",
         client_manager=mgr,
         cors_allowed_origins=[],

@@ -9,6 +9,7 @@ The events are found on the namespace classes (every ``on_`` handler), so a new 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -378,3 +379,50 @@ async def test_chat_start_with_a_junk_identity_or_message_is_refused_or_starts_c
     crashed = failures_logged(logs, caplog)
     assert not problems, "\n".join(problems[:40])
     assert not crashed, crashed[:10]
+
+
+MALFORMED_PACKETS = (
+    '42/agent,["state:set", {"state": ',  # truncated JSON
+    '42/agent,1[]',  # an event without a name
+    '42/agent,6{"a":1}',  # an event that is not an array
+    '42/agent,["state:set", "\\ud800"]',  # a lone surrogate
+    '42/agent,' + "[" * 5000 + "]" * 5000,  # nested beyond any parser's patience
+    '4junk',  # a Socket.IO packet type that does not exist
+)
+
+
+async def _raw_agent_socket(org: Org) -> Any:
+    """An engine.io websocket, logged in on /agent by hand, so it can send what no client library would."""
+    import aiohttp
+
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(f"{org.base}/socket.io/?EIO=4&transport=websocket")
+    opened = await ws.receive_str(timeout=5)
+    assert opened.startswith("0{")
+    await ws.send_str("40/agent," + json.dumps({"token": token(org, "agent1", "agent")}))
+    while not (msg := await ws.receive_str(timeout=5)).startswith("40/agent,"):
+        assert not msg.startswith("44/agent"), msg  # connect_error
+    return session, ws
+
+
+async def test_a_packet_socketio_cannot_read_closes_the_connection_with_one_warning(org, caplog):
+    import aiohttp
+
+    for raw in MALFORMED_PACKETS:
+        session, ws = await _raw_agent_socket(org)
+        try:
+            with structlog.testing.capture_logs() as logs:
+                await ws.send_str(raw)
+                closed = None
+                while closed is None:
+                    msg = await ws.receive(timeout=5)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                        closed = True
+                    elif msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith("1"):
+                        closed = True  # engine.io close packet
+            refused = [e for e in logs if e["event"] == "socketio_packet_refused"]
+            assert len(refused) == 1, (raw[:40], logs)
+            assert not failures_logged(logs, caplog), raw[:40]
+        finally:
+            await ws.close()
+            await session.close()
