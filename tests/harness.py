@@ -330,3 +330,20 @@ async def connect_auto_agents(
         a = AutoAgent(base, await login_token(http, dataclasses.replace(org, base=base), local), local)
         await a.connect()
         into.append(a)
+
+
+def drawn(strategy: Any, n: int) -> list[Any]:
+    """``n`` values from a hypothesis ``strategy``, the same ones every run (derandomized, no example
+    database): fuzz inputs for tests that send them to a real server themselves."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    out: list[Any] = []
+
+    @settings(max_examples=n, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), deadline=None)
+    @given(strategy)
+    def collect(v: Any) -> None:
+        out.append(v)
+
+    collect()
+    return out

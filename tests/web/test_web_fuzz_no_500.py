@@ -24,8 +24,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import structlog.testing
-from harness import TEST_SECRET, Org, artifact, intake
-from hypothesis import HealthCheck, Phase, given, settings
+from harness import TEST_SECRET, Org, artifact, drawn, intake
 from hypothesis import strategies as st
 from yarl import URL
 
@@ -91,28 +90,15 @@ RAW_BODIES: list[tuple[str, bytes, str | None]] = [
 ]
 
 
-def _drawn(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
-    """``n`` values from ``strategy``, the same ones every run (derandomized, no example database)."""
-    out: list[Any] = []
-
-    @settings(max_examples=n, derandomize=True, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), deadline=None)
-    @given(strategy)
-    def collect(v: Any) -> None:
-        out.append(v)
-
-    collect()
-    return out
-
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
-DRAWN_VALUES = _drawn(JSON_VALUES, 60)
-DRAWN_SEGMENTS = [quote(s, safe="") for s in _drawn(st.text(min_size=1, max_size=40), 30)]
-DRAWN_QUERY = _drawn(st.text(max_size=40), 20)
+DRAWN_VALUES = drawn(JSON_VALUES, 60)
+DRAWN_SEGMENTS = [quote(s, safe="") for s in drawn(st.text(min_size=1, max_size=40), 30)]
+DRAWN_QUERY = drawn(st.text(max_size=40), 20)
 
 
 # -- building cases from the document ------------------------------------------------------------------

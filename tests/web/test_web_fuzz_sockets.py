@@ -18,8 +18,7 @@ from typing import Any
 
 import socketio
 import structlog.testing
-from harness import TEST_SECRET, AgentClient, Org, intake
-from hypothesis import HealthCheck, Phase, given, settings
+from harness import TEST_SECRET, AgentClient, Org, drawn, intake
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -51,20 +50,8 @@ def events_of(cls: type) -> dict[str, type[BaseModel] | None]:
     return out
 
 
-def _drawn(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
-    out: list[Any] = []
 
-    @settings(max_examples=n, derandomize=True, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), deadline=None)
-    @given(strategy)
-    def collect(v: Any) -> None:
-        out.append(v)
-
-    collect()
-    return out
-
-
-DRAWN = _drawn(st.recursive(
+DRAWN = drawn(st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
     max_leaves=6,
