@@ -8,6 +8,7 @@ retries it and connects once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -24,10 +25,11 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 from fleet import Stores, wait_until
-from harness import Org, Pages, chromium, connect_agent, free_port, login_token
+from harness import AgentClient, Org, Pages, chromium, connect_agent, free_port, login_token
 from harness import test_settings as settings_for
 from playwright.async_api import expect
 
+from licensing import seats
 from switchboard import keys, redis_conn
 from switchboard.clock import SystemClock
 from switchboard.demo import seed_org
@@ -72,6 +74,20 @@ async def site(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Site]:
         await asyncio.to_thread(stores.stop_redis)
 
 
+@pytest.fixture(scope="module")
+async def second_node(site: Site, database_url: str) -> AsyncIterator[str]:
+    """Another app on the same Redis and PostgreSQL: the base URL of a node the admin is not on."""
+    from web.app import create_app
+
+    srv = TestServer(create_app(settings_for(database_url, site.stores.redis_url)), host="127.0.0.1", port=free_port())
+    await srv.start_server()
+    try:
+        yield str(srv.make_url("")).rstrip("/")
+    finally:
+        await asyncio.to_thread(site.stores.start_redis)
+        await srv.close()
+
+
 async def rest(http: aiohttp.ClientSession, site: Site, token: str, method: str = "GET",
                path: str = "/api/v1/skills", **kw: Any) -> tuple[int, Any]:
     async with http.request(method, f"{site.org.base}{path}", headers={"Authorization": f"Bearer {token}"}, **kw) as r:
@@ -98,9 +114,37 @@ async def supervisor_refusal(base: str, token: str) -> Any:
     return None
 
 
+async def test_a_socket_on_another_node_is_ended_when_its_agent_is_deactivated(site: Site, second_node: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        admin = await login_token(http, site.org, "admin")
+        token = await login_token(http, site.org, "agent4")
+        client = AgentClient(dataclasses.replace(site.org, base=second_node), token)
+        ended: list[Any] = []
+        gone = asyncio.Event()
+        client.sio.on("session:ended", ended.append, namespace="/agent")
+        client.sio.on("disconnect", lambda *a: gone.set(), namespace="/agent")
+        await client.connect()
+        try:
+            await client.wait("session")
+            status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent4')}")
+            assert status == 200
+            await asyncio.wait_for(gone.wait(), 5)
+            assert ended and ended[0]["reason"] == "deactivated", ended
+            r = redis_conn.connect(site.stores.redis_url, 2)
+            try:
+                assert site.user("agent4") not in await seats.holders(r, site.org.id)
+            finally:
+                await r.aclose()
+            sio, refused = await connect_agent(second_node, token)
+            await sio.disconnect()
+            assert isinstance(refused, dict) and refused["code"] == "unauthorized", refused
+        finally:
+            await client.close()
+
+
 async def test_socket_connects_during_the_outage_are_refused_quickly_with_service_unavailable(site: Site) -> None:
     async with aiohttp.ClientSession() as http:
-        agent = await login_token(http, site.org, "agent4")
+        agent = await login_token(http, site.org, "agent1")
         sup = await login_token(http, site.org, "supervisor")
         await site.redis_down()
         try:
