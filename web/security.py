@@ -23,8 +23,8 @@ async def principal_from_token(
     token: str, *, secret: str, pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> Principal:
     """Raises ApiError 401 for anything that is not a valid, unrevoked credential: a token logged out,
-    or issued before its user's cutoff (deactivated, password or role changed). Checked in Redis in
-    one round trip, or in PostgreSQL while Redis is down (web/revocation.py)."""
+    or issued before its user's cutoff (deactivated, password or role changed). Checked in Redis with
+    one script, or in PostgreSQL while Redis is down (web/revocation.py)."""
     if not token:
         raise ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token or api key>")
     if looks_like_jwt(token):
@@ -32,7 +32,8 @@ async def principal_from_token(
             p = decode_token(secret, token)
         except TokenError as e:
             raise ApiError(401, "unauthorized", str(e)) from e
-        if await revocations_for(pool, redis).is_revoked(p.token_id or "", p.subject, p.issued_at):
+        issued_at = p.issued_at if p.issued_at is not None else 0.0
+        if await revocations_for(pool, redis).is_revoked(p.token_id or "", p.subject, issued_at):
             raise ApiError(401, "unauthorized", "token revoked")
         return p
     h = api_key_hash(token)
