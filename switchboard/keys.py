@@ -71,6 +71,17 @@ def revoked_tokens() -> str:
     return f"{PREFIX}:revoked"
 
 
+def token_cutoffs() -> str:
+    """user id → epoch seconds before which that user's tokens are refused. The hash tag is the
+    revoked set's whole name, so a Redis Cluster keeps both in one slot and one script reads both."""
+    return f"{{{revoked_tokens()}}}:cutoffs"
+
+
+def user_sockets(org_id: str, user_id: str) -> str:
+    """Set of ``namespace sid`` a user connected with (web/sessions.py ends them on deactivation)."""
+    return f"{org(org_id)}usersockets:{user_id}"
+
+
 def active_orgs() -> str:
     """Orgs with live routing work; timer pollers walk this set (routing/active_orgs.py keeps it small)."""
     return f"{PREFIX}:orgs"

@@ -68,12 +68,6 @@ return 1
 """
 
 
-def cutoffs_key() -> str:
-    """user id → epoch seconds before which that user's tokens are refused. The hash tag is the
-    revoked set's whole name, so a Redis Cluster keeps both in one slot and one script reads both."""
-    return f"{{{keys.revoked_tokens()}}}:cutoffs"
-
-
 def issued_before(issued_at: float, cutoff: float | None) -> bool:
     return cutoff is not None and issued_at < cutoff
 
@@ -101,7 +95,7 @@ class Revocations:
                 # one command, batched with others by the auto-pipelining client (two commands cost
                 # about twice the client CPU of one, measured)
                 found = await self.redis.register_script(CHECK_TOKEN)(
-                    keys=[keys.revoked_tokens(), cutoffs_key()], args=[token_id, user_id, repr(issued_at)]
+                    keys=[keys.revoked_tokens(), keys.token_cutoffs()], args=[token_id, user_id, repr(issued_at)]
                 )
                 return bool(found)
             except REDIS_DOWN as e:
@@ -130,7 +124,7 @@ class Revocations:
     async def publish_cutoff(self, user_id: str, at: float) -> None:
         """Redis learns of a recorded cutoff now, or at the next sync."""
         try:
-            await self.redis.register_script(RAISE_CUTOFFS)(keys=[cutoffs_key()], args=[user_id, repr(at)])
+            await self.redis.register_script(RAISE_CUTOFFS)(keys=[keys.token_cutoffs()], args=[user_id, repr(at)])
         except REDIS_DOWN as e:
             self.distrust(e)
 
@@ -158,8 +152,8 @@ class Revocations:
         pairs = [v for r in cuts for v in (r["user_id"], repr(r["tokens_valid_after"].timestamp()))]
         raise_cutoffs = self.redis.register_script(RAISE_CUTOFFS)
         for i in range(0, len(pairs), 2 * SYNC_BATCH):
-            await raise_cutoffs(keys=[cutoffs_key()], args=pairs[i : i + 2 * SYNC_BATCH])
-        await self.redis.hset(cutoffs_key(), SYNCED, "1")
+            await raise_cutoffs(keys=[keys.token_cutoffs()], args=pairs[i : i + 2 * SYNC_BATCH])
+        await self.redis.hset(keys.token_cutoffs(), SYNCED, "1")
         await self.redis.sadd(keys.revoked_tokens(), SYNCED)
         if epoch == self._epoch:
             self.trusted = True
@@ -168,7 +162,7 @@ class Revocations:
 
     async def _redis_has_both(self) -> bool:
         in_set, in_hash = await asyncio.gather(
-            self.redis.sismember(keys.revoked_tokens(), SYNCED), self.redis.hexists(cutoffs_key(), SYNCED)
+            self.redis.sismember(keys.revoked_tokens(), SYNCED), self.redis.hexists(keys.token_cutoffs(), SYNCED)
         )
         return bool(in_set) and bool(in_hash)
 

@@ -8,11 +8,13 @@ supervisor uses.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal
 
 import structlog
 
 from switchboard import keys
+from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
 
 log = structlog.get_logger(__name__)
@@ -26,17 +28,18 @@ MESSAGES: dict[Reason, str] = {
 SOCKETS_TTL_S = 7 * 86_400
 
 
-def sockets_key(org_id: str, user_id: str) -> str:
-    """Set of ``namespace sid`` a user connected with (stale entries are harmless: disconnecting a
-    gone sid does nothing)."""
-    return f"{keys.org(org_id)}usersockets:{user_id}"
-
-
 def remember_socket(pipe: Any, org_id: str, user_id: str, namespace: str, sid: str) -> None:
     """Queue on the connect handler's pipeline: where this socket of the user is."""
-    key = sockets_key(org_id, user_id)
+    key = keys.user_sockets(org_id, user_id)
     pipe.sadd(key, f"{namespace} {sid}")
     pipe.expire(key, SOCKETS_TTL_S)
+
+
+async def forget_socket(redis: Any, org_id: str, user_id: str, namespace: str, sid: str) -> None:
+    """On disconnect: the entry goes, so the set holds only live sockets (plus those of a dead node).
+    Best effort: a stale entry is harmless (disconnecting a gone sid does nothing)."""
+    with contextlib.suppress(*REDIS_DOWN):
+        await redis.srem(keys.user_sockets(org_id, user_id), f"{namespace} {sid}")
 
 
 async def force_logout(ctx: Context, org_id: str, agent_id: str) -> None:
@@ -51,7 +54,7 @@ async def force_logout(ctx: Context, org_id: str, agent_id: str) -> None:
 async def disconnect_sockets(ctx: Context, org_id: str, user_id: str, reason: Reason) -> int:
     """Tell each socket of the user why, then disconnect it, on whichever node holds it (the Socket.IO
     manager sends both there, in order)."""
-    key = sockets_key(org_id, user_id)
+    key = keys.user_sockets(org_id, user_id)
     members = await ctx.redis.smembers(key)
     data = {"code": "session_ended", "reason": reason, "message": MESSAGES[reason]}
     for member in members:

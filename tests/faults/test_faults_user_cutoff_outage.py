@@ -33,7 +33,7 @@ from licensing import seats
 from switchboard import keys, redis_conn
 from switchboard.clock import SystemClock
 from switchboard.demo import seed_org
-from web.revocation import SYNCED, cutoffs_key
+from web.revocation import SYNCED
 
 
 @dataclass
@@ -191,11 +191,11 @@ async def test_a_password_changed_during_the_outage_ends_old_tokens_then_and_aft
         r = redis_conn.connect(site.stores.redis_url, 2)
         try:
             async def copied() -> bool:
-                return await r.hget(cutoffs_key(), uid) is not None
+                return await r.hget(keys.token_cutoffs(), uid) is not None
 
             assert await wait_until(copied, 5, every=0.1), "the cutoff never reached Redis"
             stored = await site.pool.fetchval("SELECT tokens_valid_after FROM users WHERE id=$1::uuid", uid)
-            assert float(await r.hget(cutoffs_key(), uid)) == stored.timestamp()
+            assert float(await r.hget(keys.token_cutoffs(), uid)) == stored.timestamp()
         finally:
             await r.aclose()
         deadline = time.monotonic() + 2
@@ -229,7 +229,7 @@ async def test_a_redis_that_came_back_empty_gets_the_cutoffs_again(site: Site) -
         r = redis_conn.connect(site.stores.redis_url, 2)
         try:
             async def refilled() -> bool:
-                return await r.hget(cutoffs_key(), uid) is not None and await r.hexists(cutoffs_key(), SYNCED)
+                return await r.hget(keys.token_cutoffs(), uid) is not None and await r.hexists(keys.token_cutoffs(), SYNCED)
 
             assert await wait_until(refilled, 5, every=0.1), "the cutoffs were never copied back"
             assert await r.sismember(keys.revoked_tokens(), SYNCED)

@@ -15,7 +15,6 @@ from security_creds import token_for
 
 from licensing import seats
 from switchboard import keys
-from web.revocation import cutoffs_key
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -117,7 +116,7 @@ async def test_password_change_ends_other_sessions_and_the_new_login_works(http,
     # durable in PostgreSQL, copied to Redis
     stored = await pool.fetchval("SELECT tokens_valid_after FROM users WHERE id=$1::uuid", ben_id)
     assert stored is not None and abs(stored.timestamp() - time.time()) < 60
-    assert float(await redis.hget(cutoffs_key(), ben_id)) == stored.timestamp()
+    assert float(await redis.hget(keys.token_cutoffs(), ben_id)) == stored.timestamp()
 
     async with http.post(f"{org.base}/api/v1/auth/login",
                          json={"email": org.email("agent2"), "password": "switchboard"}) as r:

@@ -12,6 +12,7 @@ from queues.live_stats import agent_grid, org_timezone, queue_stats
 from web.context import ctx_of
 from web.errors import ApiError
 from web.routes import STAFF, api, body, principal
+from web.sessions import force_logout
 
 
 class ForceState(BaseModel):
@@ -62,10 +63,7 @@ async def force_state(request: web.Request) -> web.Response:
     if live is None or live["state"] == "logged_out":
         raise ApiError(409, "agent_logged_out", "the agent is not logged in")
     if m.state == "logged_out":
-        await ctx.router.logout(p.org_id, agent_id, force=True)
-        if ctx.licenses is not None:
-            await ctx.licenses.logout(p.org_id, agent_id)
-        await ctx.extras["disconnect_agent"](p.org_id, agent_id)
+        await force_logout(ctx, p.org_id, agent_id)
     else:
         if m.state == "not_ready":
             ok_codes = {

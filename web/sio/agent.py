@@ -19,7 +19,7 @@ from switchboard.db import PG_DOWN
 from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
 from web.errors import ApiError
-from web.sessions import remember_socket
+from web.sessions import forget_socket, remember_socket
 from web.sio.common import GuardedNamespace, authenticate, err, event, ok, refuse
 from web.sio.delivery import Delivery, interaction_payload
 from web.sio.rooms import agent_room
@@ -124,15 +124,6 @@ class AgentNamespace(GuardedNamespace):
         await presence.login(self.ctx.router, profile, queues)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        try:
-            await self._connect(sid, auth)
-        except REDIS_DOWN as e:
-            # refused, not left hanging: the client hears why and retries
-            raise refuse("service_unavailable", "live state is unreachable; retry shortly") from e
-        except PG_DOWN as e:
-            raise refuse("service_unavailable", "the database is unreachable; retry shortly") from e
-
-    async def _connect(self, sid: str, auth: Any) -> None:
         p = await authenticate(self.ctx, auth, ("agent",))
         org_id, agent_id = p.org_id, p.subject
         # One round trip for what a login needs to know and do before the seat; adding the org to the
@@ -228,6 +219,7 @@ class AgentNamespace(GuardedNamespace):
             org_id, agent_id = await self._who(sid)
         except KeyError:
             return
+        await forget_socket(self.ctx.redis, org_id, agent_id, "/agent", sid)
         left = await self.delivery.agent_disconnected(org_id, agent_id)
         if left == 0:
             due = int((self.ctx.clock.now() + self.ctx.settings.seat_grace_s) * 1000)

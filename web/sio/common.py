@@ -13,6 +13,8 @@ from pydantic import BaseModel, ValidationError
 from socketio.exceptions import ConnectionRefusedError
 
 from routing.router import RoutingError
+from switchboard.db import PG_DOWN
+from switchboard.redis_conn import REDIS_DOWN
 from web.auth import Principal
 from web.context import Context
 from web.errors import ApiError, validation_details
@@ -94,6 +96,9 @@ LIFECYCLE = ("connect", "disconnect")
 class GuardedNamespace(socketio.AsyncNamespace):
     """Unknown events get an error ack instead of silence, and a client cannot fire the lifecycle handlers.
 
+    A connect that meets Redis or PostgreSQL down is refused with ``service_unavailable`` (python-socketio
+    would otherwise log the error and leave the client waiting for an answer).
+
     python-socketio dispatches a client event *named* ``disconnect`` (or ``connect``) to ``on_disconnect``
     like the real thing, which would drop an agent's socket count while the socket stays open. The real
     ones run while the manager holds the sid as pending, so a sid that is fully connected means forged.
@@ -104,8 +109,18 @@ class GuardedNamespace(socketio.AsyncNamespace):
             sid = args[0] if args else None
             if sid is not None and self.server.manager.is_connected(sid, self.namespace):
                 return err("unknown_event", f"{event_name} is not an event clients may send")
+            if event_name == "connect":
+                return await self._connect_or_refuse(*args)
             return await super().trigger_event(event_name, *args)
         name = event_name.replace(":", "_")
         if getattr(self, "on_" + name, None) is None:
             return err("unknown_event", f"no such event: {event_name}")
         return await super().trigger_event(name, *args)
+
+    async def _connect_or_refuse(self, *args: Any) -> Any:
+        try:
+            return await super().trigger_event("connect", *args)
+        except REDIS_DOWN as e:
+            raise refuse("service_unavailable", "live state is unreachable; retry shortly") from e
+        except PG_DOWN as e:
+            raise refuse("service_unavailable", "the database is unreachable; retry shortly") from e

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from queues.live_stats import agent_grid, org_timezone, queue_stats
-from switchboard.db import PG_DOWN
-from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
-from web.sessions import remember_socket
-from web.sio.common import GuardedNamespace, authenticate, refuse
+from web.sessions import forget_socket, remember_socket
+from web.sio.common import GuardedNamespace, authenticate
 from web.sio.rooms import supervisors_room
 
 
@@ -29,15 +27,6 @@ class SupervisorNamespace(GuardedNamespace):
         self.ctx = ctx
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        try:
-            await self._connect(sid, auth)
-        except REDIS_DOWN as e:
-            # refused, not left hanging: the client hears why and retries
-            raise refuse("service_unavailable", "live state is unreachable; retry shortly") from e
-        except PG_DOWN as e:
-            raise refuse("service_unavailable", "the database is unreachable; retry shortly") from e
-
-    async def _connect(self, sid: str, auth: Any) -> None:
         p = await authenticate(self.ctx, auth, ("supervisor", "admin"))
         pipe = self.ctx.redis.pipeline(transaction=False)
         remember_socket(pipe, p.org_id, p.subject, "/supervisor", sid)  # so deactivating the user can end it
@@ -47,10 +36,14 @@ class SupervisorNamespace(GuardedNamespace):
         # the socket is on this process: no need to publish the snapshot to every node through Redis
         await self.emit("snapshot", await snapshot(self.ctx, p.org_id), to=sid, ignore_queue=True)
 
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        s = await self.get_session(sid)
+        if s:
+            await forget_socket(self.ctx.redis, s["org_id"], s["user_id"], "/supervisor", sid)
+
     async def on_snapshot(self, sid: str, data: Any = None) -> dict[str, Any]:
         s = await self.get_session(sid)
         return {"ok": True, **await snapshot(self.ctx, s["org_id"])}
-
 
 
 async def stats_for(ctx: Context, org_id: str, names: list[str]) -> list[dict[str, Any]]:
