@@ -229,7 +229,8 @@ async def test_a_redis_that_came_back_empty_gets_the_cutoffs_again(site: Site) -
         r = redis_conn.connect(site.stores.redis_url, 2)
         try:
             async def refilled() -> bool:
-                return await r.hget(keys.token_cutoffs(), uid) is not None and await r.hexists(keys.token_cutoffs(), SYNCED)
+                cutoffs = keys.token_cutoffs()
+                return await r.hget(cutoffs, uid) is not None and await r.hexists(cutoffs, SYNCED)
 
             assert await wait_until(refilled, 5, every=0.1), "the cutoffs were never copied back"
             assert await r.sismember(keys.revoked_tokens(), SYNCED)
