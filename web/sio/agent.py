@@ -160,10 +160,17 @@ class AgentNamespace(GuardedNamespace):
         await self.save_session(sid, {"org_id": org_id, "agent_id": agent_id, "token_exp": p.expires_at})
         await self.enter_room(sid, agent_room(org_id, agent_id))
         await self.delivery.agent_connected(org_id, agent_id)
+        try:
+            snapshot = await self.snapshot(org_id, agent_id)
+        except BaseException:
+            # refused after the socket was counted, and a refused connect gets no on_disconnect:
+            # uncount it here, or the agent would look connected for good and keep the seat
+            await self._socket_gone(sid, org_id, agent_id)
+            raise
         structlog.contextvars.bind_contextvars(agent_id=agent_id)
         log.info("agent_connected", agent_id=agent_id, org_id=org_id, sid=sid, resumed=logged_in)
         # the socket is on this process: emitting through the Redis manager would have every node decode it
-        await self.emit("session", await self.snapshot(org_id, agent_id), to=sid, ignore_queue=True)
+        await self.emit("session", snapshot, to=sid, ignore_queue=True)
 
     async def snapshot(self, org_id: str, agent_id: str) -> dict[str, Any]:
         """Everything the desktop shows, as the server holds it: the server is the truth on reconnect.
@@ -219,12 +226,18 @@ class AgentNamespace(GuardedNamespace):
             org_id, agent_id = await self._who(sid)
         except KeyError:
             return
+        left = await self._socket_gone(sid, org_id, agent_id)
+        log.info("agent_disconnected", agent_id=agent_id, org_id=org_id, sockets_left=left)
+
+    async def _socket_gone(self, sid: str, org_id: str, agent_id: str) -> int:
+        """Uncount the socket; the agent's last socket starts the seat's grace period. Returns the
+        sockets the agent still has on any node."""
         await forget_socket(self.ctx.redis, org_id, agent_id, "/agent", sid)
         left = await self.delivery.agent_disconnected(org_id, agent_id)
         if left == 0:
             due = int((self.ctx.clock.now() + self.ctx.settings.seat_grace_s) * 1000)
             await self.ctx.redis.zadd(keys.timers(org_id), {f"grace|{agent_id}": due})
-        log.info("agent_disconnected", agent_id=agent_id, org_id=org_id, sockets_left=left)
+        return left
 
     @event(StateSet)
     async def on_state_set(self, sid: str, m: StateSet) -> dict[str, Any]:
