@@ -1,11 +1,12 @@
 // The supervisor's live floor: a snapshot on connect, then batched queue:stats and agent:state diffs
-// from the /supervisor namespace, applied in place.
+// from the /supervisor namespace, applied in place. Any interaction id opens the read-only monitor.
 
 import { io } from '/vendor/socket.io-client/dist/socket.io.esm.min.js';
 import { api, clearAuth } from '../common/api.js';
 import { clearError, h, showError } from '../console/dom.js';
 import { openConsole } from '../console/shell.js';
 import { AgentGrid } from './grid.js';
+import { InteractionMonitor } from './monitor.js';
 import { QueueTiles } from './tiles.js';
 import { WaitingList } from './waiting.js';
 
@@ -30,8 +31,10 @@ function start(session) {
   const conn = document.getElementById('conn');
   const lastUpdate = document.getElementById('last-update');
   const tiles = new QueueTiles(document.getElementById('queues'));
+  // the grid is declared below; the monitor only asks it for names once a row has been clicked
+  const monitor = new InteractionMonitor({ agent: (id) => grid.agentName(id) });
   const waiting = new WaitingList(document.querySelector('#waiting tbody'),
-    document.getElementById('waiting-empty'), document.getElementById('waiting-error'));
+    document.getElementById('waiting-empty'), document.getElementById('waiting-error'), monitor);
 
   const act = async (agent, body) => {
     try {
@@ -44,6 +47,8 @@ function start(session) {
   const grid = new AgentGrid(document.querySelector('#agents tbody'), {
     setState: (agent, state, idleCode) => act(agent, state === 'not_ready' ? { state, idle_code: idleCode } : { state }),
     logout: (agent) => act(agent, { state: 'logged_out' }),
+    monitor: (id, button) => monitor.open(id, button),
+    openersChanged: () => monitor.refreshOpeners(),
   });
   document.getElementById('agent-filter').addEventListener('input', (e) => grid.setFilter(e.target.value));
 
@@ -114,6 +119,7 @@ function start(session) {
     tiles.tick();
     grid.tick();
     waiting.tick();
+    monitor.tick();
   }, 1000);
 }
 

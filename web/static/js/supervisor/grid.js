@@ -10,7 +10,10 @@ function loadText(load) {
 }
 
 export class AgentGrid {
-  /** actions: {setState(agent, state, idleCode) -> Promise, logout(agent) -> Promise} */
+  /**
+   * actions: {setState(agent, state, idleCode) -> Promise, logout(agent) -> Promise,
+   * monitor(interactionId, button), openersChanged()}
+   */
   constructor(tbody, actions) {
     this.tbody = tbody;
     this.actions = actions;
@@ -142,8 +145,9 @@ export class AgentGrid {
     if (row.cells.interactions.dataset.ids !== ids.join(',')) {
       row.cells.interactions.dataset.ids = ids.join(',');
       row.cells.interactions.replaceChildren(...(ids.length
-        ? ids.map((id) => h('div', { title: id }, id.slice(0, 8)))
+        ? ids.map((id) => h('div', {}, this._monitorButton(id)))
         : ['—']));
+      if (this.actions.openersChanged) this.actions.openersChanged();
     }
     row.tr.dataset.state = a.state;
     this._tickOne(row);
@@ -153,6 +157,19 @@ export class AgentGrid {
       void stateEl.offsetWidth;
       stateEl.classList.add('flash');
     }
+  }
+
+  _monitorButton(id) {
+    const short = id.slice(0, 8);
+    return h('button', { type: 'button', class: 'link mono', title: id, 'aria-haspopup': 'dialog',
+      'aria-label': `Monitor interaction ${short}`, dataset: { monitor: id },
+      onclick: (e) => this.actions.monitor(id, e.currentTarget) }, short);
+  }
+
+  /** The display name of an agent the grid knows, or null. */
+  agentName(id) {
+    const row = this.rows.get(id);
+    return row ? row.data.display_name || row.data.email || null : null;
   }
 
   _renderActions(row) {

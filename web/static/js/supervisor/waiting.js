@@ -1,11 +1,14 @@
-// Waiting interactions with the supervisor's two levers: move to another queue, change priority.
+// Waiting interactions with the supervisor's two levers (move to another queue, change priority);
+// each id opens the monitor.
 
 import { api } from '../common/api.js';
 import { clearError, duration, h, setText, showError } from '../console/dom.js';
 
 export class WaitingList {
-  constructor(tbody, emptyEl, errBox) {
+  /** monitor: {open(interactionId, button), refreshOpeners()} */
+  constructor(tbody, emptyEl, errBox, monitor) {
     this.tbody = tbody;
+    this.monitor = monitor;
     this.emptyEl = emptyEl;
     this.errBox = errBox;
     this.queues = [];
@@ -51,6 +54,7 @@ export class WaitingList {
       }
     }
     this.emptyEl.hidden = this.rows.size > 0;
+    this.monitor.refreshOpeners();
     this.tick();
   }
 
@@ -64,7 +68,9 @@ export class WaitingList {
     const prioBtn = h('button', { type: 'button', 'aria-label': `Set priority of interaction ${short}` }, 'Set priority');
     const waitCell = h('td', { class: 'num' });
     const tr = h('tr', { dataset: { interaction: it.id } },
-      h('td', { class: 'mono', title: it.id }, short),
+      h('td', {}, h('button', { type: 'button', class: 'link mono', title: it.id, 'aria-haspopup': 'dialog',
+        'aria-label': `Monitor interaction ${short}`, dataset: { monitor: it.id },
+        onclick: (e) => this.monitor.open(it.id, e.currentTarget) }, short)),
       h('td', {}, it.channel),
       h('td', {}, it.queue),
       h('td', { class: 'num' }, it.priority ?? 0),
