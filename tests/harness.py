@@ -170,21 +170,27 @@ def signed_license(
     return sign_license(lic, DEV_PRIVATE_KEY.read_bytes())
 
 
-async def connect_agent(base: str, token: str) -> tuple[socketio.AsyncClient, object]:
-    """Connect to /agent; returns the client and None, or the client and the connect_error data."""
-    sio = socketio.AsyncClient(reconnection=False)
-    refused: list[object] = []
-
-    @sio.on("connect_error", namespace="/agent")
-    async def on_error(data: object) -> None:
-        # the packet is {message, data: {code, message}}
-        refused.append(data.get("data", data) if isinstance(data, dict) else data)
-
+async def connect_to(
+    base: str, namespace: str, auth: Any, wait_timeout: float = 30, client: socketio.AsyncClient | None = None
+) -> tuple[socketio.AsyncClient, Any]:
+    """Connect a client (a new one, or ``client`` with handlers of its own) to ``namespace``; returns it and
+    None, or it and the connect_error data ``{code, message}`` (``{"code": "connect_failed"}`` if none came)."""
+    sio = client or socketio.AsyncClient(reconnection=False)
+    refused: list[Any] = []
+    # the packet is {message, data: {code, message}}
+    sio.on("connect_error", lambda data: refused.append(data.get("data", data) if isinstance(data, dict) else data),
+           namespace=namespace)
     try:
-        await sio.connect(base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        await sio.connect(base, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=wait_timeout)
     except socketio.exceptions.ConnectionError:
+        await sio.disconnect()  # the transport may be up even though the namespace was refused
         return sio, (refused[0] if refused else {"code": "connect_failed"})
     return sio, None
+
+
+async def connect_agent(base: str, token: str) -> tuple[socketio.AsyncClient, Any]:
+    """Connect to /agent with a bearer token; returns the client and None, or the client and the connect_error data."""
+    return await connect_to(base, "/agent", {"token": token})
 
 
 def artifact(name: str) -> str:

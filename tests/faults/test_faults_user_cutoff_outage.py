@@ -22,10 +22,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-import socketio
 from aiohttp.test_utils import TestServer
 from fleet import Stores, wait_until
-from harness import AgentClient, Org, Pages, chromium, connect_agent, free_port, login_token
+from harness import AgentClient, Org, Pages, chromium, connect_agent, connect_to, free_port, login_token
 from harness import test_settings as settings_for
 from playwright.async_api import expect
 
@@ -101,17 +100,9 @@ async def login(http: aiohttp.ClientSession, site: Site, local: str, password: s
 
 
 async def supervisor_refusal(base: str, token: str) -> Any:
-    sio = socketio.AsyncClient(reconnection=False)
-    refused: list[Any] = []
-    sio.on("connect_error", lambda data: refused.append(data.get("data", data)), namespace="/supervisor")
-    try:
-        await sio.connect(base, namespaces=["/supervisor"], auth={"token": token}, transports=["websocket"],
-                          wait_timeout=30)
-    except socketio.exceptions.ConnectionError:
-        return refused[0] if refused else {"code": "connect_failed"}
-    finally:
-        await sio.disconnect()
-    return None
+    sio, refused = await connect_to(base, "/supervisor", {"token": token})
+    await sio.disconnect()
+    return refused
 
 
 async def test_a_socket_on_another_node_is_ended_when_its_agent_is_deactivated(site: Site, second_node: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import socketio
-from harness import AgentClient, Org, intake
+from harness import AgentClient, Org, connect_to, intake
 from security_creds import Creds, token_for
 
 from web.api import load_modules
@@ -261,22 +261,11 @@ async def _connect(
 ) -> tuple[socketio.AsyncClient, Any]:
     """Connect; returns the client and None, or the client and the connect_error data ``{code, message}``."""
     sio = socketio.AsyncClient(reconnection=False)
-    refused: list[Any] = []
     if record:
         got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         sio.got = got  # type: ignore[attr-defined]
         sio.on(record, lambda data: got.done() or got.set_result(data), namespace=namespace)
-
-    @sio.on("connect_error", namespace=namespace)
-    async def on_error(data: Any) -> None:
-        refused.append(data.get("data", data) if isinstance(data, dict) else data)
-
-    try:
-        await sio.connect(base, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        await sio.disconnect()  # the transport may be up even though the namespace was refused
-        return sio, (refused[0] if refused else {"code": "connect_failed"})
-    return sio, None
+    return await connect_to(base, namespace, auth, wait_timeout=10, client=sio)
 
 
 # Another org's admin may watch their own org on /supervisor (the token names the org); never this one.

@@ -18,7 +18,7 @@ from typing import Any
 
 import socketio
 import structlog.testing
-from harness import TEST_SECRET, AgentClient, Org, drawn, intake
+from harness import TEST_SECRET, AgentClient, Org, connect_to, drawn, intake
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -178,16 +178,7 @@ async def fuzz(sio: socketio.AsyncClient, ns: str, events: dict[str, type[BaseMo
 
 async def connect(org: Org, ns: str, auth: Any) -> tuple[socketio.AsyncClient, Any]:
     """A client on ``ns``; returns it and the connect_error data (None once connected)."""
-    sio = socketio.AsyncClient(reconnection=False)
-    refused: list[Any] = []
-    # the packet is {message, data: {code, message}}
-    sio.on("connect_error", lambda data: refused.append(data.get("data", data) if isinstance(data, dict) else data),
-           namespace=ns)
-    try:
-        await sio.connect(org.base, namespaces=[ns], auth=auth, transports=["websocket"], wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        return sio, refused[0] if refused else {"code": "connect_failed"}
-    return sio, None
+    return await connect_to(org.base, ns, auth, wait_timeout=10)
 
 
 async def second_org(server: Any, pool: Any, redis: Any) -> Org:
