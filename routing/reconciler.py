@@ -4,9 +4,14 @@ Interactions open in PostgreSQL but absent from Redis (a flushed or restored Red
 killed between commit and enqueue) are queued again at their original place. Conversations that
 were live when Redis lost them go back to the queue too, so a customer is never left without an
 agent; ones in wrap-up are completed.
+
+The ends it records publish the integrator events their deferred reports could not, in the
+UPDATE's transaction, and only from the node whose UPDATE changed the row.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -17,6 +22,7 @@ from routing import active_orgs
 from routing.intake import enqueue_record
 from routing.router import Router
 from switchboard import keys
+from switchboard.clock import ms
 
 log = structlog.get_logger(__name__)
 
@@ -26,20 +32,27 @@ async def reconcile_org(
 ) -> dict[str, int]:
     configs = {q.name: q for q in await publish_all(pool, redis, org_id)}
     rows = await pool.fetch(
-        "SELECT i.id, i.org_id, i.channel, i.queue, i.state, i.priority, i.skills, i.subject, i.customer_id,"
+        "SELECT i.id, i.org_id, i.channel, i.queue, i.state, i.agent_id, i.priority, i.skills, i.subject,"
+        " i.customer_id,"
         " i.enqueued_at, c.name AS customer_name FROM interactions i LEFT JOIN customers c ON c.id = i.customer_id"
         " WHERE i.org_id=$1 AND i.state IN ('queued','offered','connected','wrap_up') ORDER BY i.enqueued_at",
         org_id,
     )
     pipe = redis.pipeline(transaction=False)
     for r in rows:
-        pipe.hget(keys.interaction(org_id, str(r["id"])), "state")
+        pipe.hmget(keys.interaction(org_id, str(r["id"])), ["state", "agent"])
     live_states = await pipe.execute() if rows else []
     counts = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
-    for r, live in zip(rows, live_states, strict=True):
+    for r, (live, live_agent) in zip(rows, live_states, strict=True):
         if live in ("completed", "abandoned"):
             # Redis finished it while PostgreSQL was unreachable: record the end, never re-route it
-            await pool.execute(
+            await _record_end(
+                pool,
+                router,
+                org_id,
+                r,
+                live,
+                live_agent,
                 "UPDATE interactions SET state=$2,"
                 " completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now()) END,"
                 " end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3",
@@ -53,7 +66,13 @@ async def reconcile_org(
             counts["present"] += 1
             continue
         if r["state"] == "wrap_up":
-            await pool.execute(
+            await _record_end(
+                pool,
+                router,
+                org_id,
+                r,
+                "completed",
+                None,
                 "UPDATE interactions SET state='completed', completed_at=now(),"
                 " end_reason=coalesce(end_reason,'recovered') WHERE id=$1 AND state='wrap_up'",
                 r["id"],
@@ -69,6 +88,39 @@ async def reconcile_org(
     if counts["requeued"] or counts["completed"] or counts["synced"]:
         log.info("reconciled", org_id=org_id, **counts)
     return counts
+
+
+async def _record_end(
+    pool: asyncpg.Pool,
+    router: Router,
+    org_id: str,
+    row: asyncpg.Record,
+    state: str,
+    live_agent: str | None,
+    update: str,
+    *args: Any,
+) -> None:
+    """Run ``update`` and, if it changed the row, the recorder's hooks on the end it records, in one
+    transaction: a second reconcile, or another node's, finds the row moved and publishes nothing."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.execute(update, *args) != "UPDATE 1":
+            return
+        report = {state: [_end_entry(row, state, live_agent)]}
+        await router.recorder.run_hooks(conn, [(org_id, report, ms(router.clock.now()))])
+
+
+def _end_entry(row: asyncpg.Record, state: str, live_agent: str | None) -> dict[str, Any]:
+    """A report's ``completed``/``abandoned`` entry as the routing scripts write it, for a recovered end."""
+    entry: dict[str, Any] = {
+        "iid": str(row["id"]),
+        "queue": row["queue"],
+        "channel": row["channel"],
+        "reason": "recovered",
+    }
+    if state == "completed":
+        agent = live_agent or (str(row["agent_id"]) if row["agent_id"] else None)
+        entry.update(agent=agent, code="", auto=True)
+    return entry
 
 
 async def reconcile_all(

@@ -70,8 +70,7 @@ class ReportRecorder:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await store.apply_reports(conn, reports)
-                for hook, mine in picked:
-                    await self._run_hook(conn, hook, mine)
+                await self._write_hooks(conn, picked)
         except PG_DOWN as e:
             # Redis already holds the change; the reconciler records terminal states later.
             log.warning("record_deferred_postgres_down", reports=len(reports), error=repr(e))
@@ -80,6 +79,17 @@ class ReportRecorder:
                 log.exception("record_failed", org_id=reports[0][0])
             raise
         return [None] * len(reports)
+
+    async def run_hooks(self, conn: asyncpg.Connection, reports: list[store.RecordedReport]) -> None:
+        """The hooks' rows for reports recorded by the caller, in the caller's transaction (the
+        reconciler's recovered ends): the same pick and savepoints as the recorder's own batches."""
+        await self._write_hooks(conn, await self._pick(reports))
+
+    async def _write_hooks(
+        self, conn: asyncpg.Connection, picked: list[tuple[ReportHook, list[store.RecordedReport]]]
+    ) -> None:
+        for hook, mine in picked:
+            await self._run_hook(conn, hook, mine)
 
     async def _pick(self, reports: list[store.RecordedReport]) -> list[tuple[ReportHook, list[store.RecordedReport]]]:
         picked: list[tuple[ReportHook, list[store.RecordedReport]]] = []

@@ -1,0 +1,144 @@
+"""Ends the reconciler records for reports deferred while PostgreSQL was down publish their integrator
+events, once: in the transaction of the UPDATE that records them, only when it changed the row."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from channels import events
+from channels.wiring import EventPublisher
+from queues.model import IntakeRequest
+from queues.store import RecordedReport
+from routing.intake import create_interaction_idempotent
+from routing.reconciler import reconcile_org
+from switchboard import keys
+
+SALES = {"name": "sales", "channels": ["chat"], "skills": {"sales": 1}}
+
+
+async def with_events(env: Any) -> None:
+    """A webhook subscription to every event, and the app's publisher hooked to the recorder."""
+    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", ["*"])
+    env.router.recorder.add_hook(EventPublisher(env.pool, env.redis))
+
+
+async def intake(env: Any, who: str) -> str:
+    req = IntakeRequest.model_validate(
+        {"channel": "chat", "queue": "sales", "priority": 3, "customer": {"identity": {"type": "email", "value": who}}}
+    )
+    result = await create_interaction_idempotent(
+        env.pool, env.router, env.router.queues, env.clock, env.org, req, idempotency_key=None, created_by="test"
+    )
+    return str(result.record["id"])
+
+
+async def outbox(env: Any) -> list[tuple[str, dict[str, Any]]]:
+    rows = await env.pool.fetch(
+        "SELECT event_type, payload FROM outbox WHERE org_id=$1 AND kind='event' ORDER BY id", env.org
+    )
+    return [(r["event_type"], r["payload"]["data"]) for r in rows]
+
+
+async def completions(env: Any) -> list[dict[str, Any]]:
+    return [d for k, d in await outbox(env) if k == "interaction.completed"]
+
+
+async def state_of(env: Any, iid: str) -> str:
+    state: str = await env.pool.fetchval("SELECT state FROM interactions WHERE id=$1::uuid", iid)
+    return state
+
+
+class PostgresDown:
+    """Every recorder transaction loses its connection: the reports are deferred, as in an outage."""
+
+    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
+        return False
+
+    async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
+        return reports
+
+    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+async def outage(env: Any) -> PostgresDown:
+    down = PostgresDown()
+    env.router.recorder.add_hook(down)
+    return down
+
+
+async def reconcile(env: Any) -> dict[str, int]:
+    return await reconcile_org(env.pool, env.redis, env.router, env.router.queues, env.org)
+
+
+async def end_row(env: Any, iid: str) -> tuple[str, str | None]:
+    row = await env.pool.fetchrow("SELECT state, end_reason FROM interactions WHERE id=$1::uuid", iid)
+    return row["state"], row["end_reason"]
+
+
+async def connected(env: Any) -> tuple[str, str]:
+    """An interaction connected to an agent, recorded so in PostgreSQL."""
+    await env.queue(**SALES)
+    agent = await env.agent("a", {"sales": 5})
+    await with_events(env)
+    iid = await intake(env, "recovered@example.test")
+    await env.router.accept(env.org, agent, (await env.live(iid))["offer"])
+    assert await state_of(env, iid) == "connected"
+    return iid, agent
+
+
+async def test_completion_redis_reached_during_an_outage_publishes_one_completed_event(env):
+    iid, agent = await connected(env)
+    down = await outage(env)
+    await env.router.end(env.org, agent, iid)
+    await env.router.wrap_up(env.org, agent, iid, "resolved")
+    env.router.recorder.hooks.remove(down)
+    assert (await env.live(iid))["state"] == "completed"
+    assert await state_of(env, iid) == "connected", "the end and the wrap-up were deferred"
+    assert await completions(env) == [], "and so were their events"
+
+    # two nodes reconciling at once: the row lock lets one UPDATE change the row
+    results = await asyncio.gather(reconcile(env), reconcile(env))
+
+    assert all(r["synced"] == 1 for r in results)
+    assert await end_row(env, iid) == ("completed", "recovered")
+    completed = await completions(env)
+    assert completed == [{"interaction_id": iid, "agent_id": agent, "wrap_up_code": None, "auto": True}]
+
+    assert (await reconcile(env))["synced"] == 0, "nothing left open in PostgreSQL"
+    assert await completions(env) == completed
+
+
+async def test_abandon_redis_reached_during_an_outage_publishes_one_abandoned_event(env):
+    await env.queue(**SALES)
+    await with_events(env)
+    iid = await intake(env, "gone@example.test")
+    assert await state_of(env, iid) == "queued"
+    down = await outage(env)
+    assert await env.router.abandon(env.org, iid, "customer") == "queued"
+    env.router.recorder.hooks.remove(down)
+    assert await state_of(env, iid) == "queued", "the abandon was deferred"
+
+    assert (await reconcile(env))["synced"] == 1
+    assert await reconcile(env) == {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
+
+    assert await end_row(env, iid) == ("abandoned", "recovered")
+    got = await outbox(env)
+    assert [k for k, _ in got] == ["interaction.created", "interaction.abandoned"]
+    assert got[1][1] == {"interaction_id": iid, "queue": "sales", "reason": "recovered"}
+
+
+async def test_wrap_up_redis_lost_is_completed_with_one_completed_event(env):
+    iid, agent = await connected(env)
+    await env.router.end(env.org, agent, iid)
+    assert await state_of(env, iid) == "wrap_up"
+    await env.redis.delete(keys.interaction(env.org, iid))
+
+    assert (await reconcile(env))["completed"] == 1
+    assert (await reconcile(env))["completed"] == 0
+
+    assert await end_row(env, iid) == ("completed", "agent"), "the end reason PostgreSQL had is kept"
+    assert await completions(env) == [{"interaction_id": iid, "agent_id": agent, "wrap_up_code": None, "auto": True}]
