@@ -11,6 +11,7 @@ UPDATE's transaction, and only from the node whose UPDATE changed the row.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -25,10 +26,17 @@ from switchboard import keys
 from switchboard.clock import ms
 
 log = structlog.get_logger(__name__)
+# Longer than a routing report takes to commit, even under load (group commits take milliseconds).
+SETTLE_S = 2.0
 
 
 async def reconcile_org(
-    pool: asyncpg.Pool, redis: aioredis.Redis, router: Router, queues: QueueCache, org_id: str
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    router: Router,
+    queues: QueueCache,
+    org_id: str,
+    settle_s: float = SETTLE_S,
 ) -> dict[str, int]:
     configs = {q.name: q for q in await publish_all(pool, redis, org_id)}
     rows = await pool.fetch(
@@ -43,24 +51,10 @@ async def reconcile_org(
         pipe.hmget(keys.interaction(org_id, str(r["id"])), ["state", "agent"])
     live_states = await pipe.execute() if rows else []
     counts = {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
+    ended: list[tuple[asyncpg.Record, str, str | None]] = []
     for r, (live, live_agent) in zip(rows, live_states, strict=True):
         if live in ("completed", "abandoned"):
-            # Redis finished it while PostgreSQL was unreachable: record the end, never re-route it
-            await _record_end(
-                pool,
-                router,
-                org_id,
-                r,
-                live,
-                live_agent,
-                "UPDATE interactions SET state=$2,"
-                " completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now()) END,"
-                " end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3",
-                r["id"],
-                live,
-                r["state"],
-            )
-            counts["synced"] += 1
+            ended.append((r, live, live_agent))
             continue
         if live:
             counts["present"] += 1
@@ -85,6 +79,27 @@ async def reconcile_org(
         await pool.execute("UPDATE interactions SET state='queued', agent_id=NULL, live_version=0 WHERE id=$1", r["id"])
         await enqueue_record(router, q, r, customer_name=r["customer_name"])
         counts["requeued"] += 1
+    if ended:
+        # Redis finished these while PostgreSQL was unreachable, or a moment ago with the report's commit
+        # still in flight: let such commits land first (the UPDATE then finds the row moved and leaves
+        # it, and its events, to the report), then record the ends the outage left, never re-routing them.
+        await asyncio.sleep(settle_s)
+        for r, live, live_agent in ended:
+            await _record_end(
+                pool,
+                router,
+                org_id,
+                r,
+                live,
+                live_agent,
+                "UPDATE interactions SET state=$2,"
+                " completed_at=CASE WHEN $2='completed' THEN coalesce(completed_at, now()) END,"
+                " end_reason=coalesce(end_reason, 'recovered') WHERE id=$1 AND state=$3",
+                r["id"],
+                live,
+                r["state"],
+            )
+            counts["synced"] += 1
     if counts["requeued"] or counts["completed"] or counts["synced"]:
         log.info("reconciled", org_id=org_id, **counts)
     return counts

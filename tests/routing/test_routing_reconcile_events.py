@@ -142,3 +142,21 @@ async def test_wrap_up_redis_lost_is_completed_with_one_completed_event(env):
 
     assert await end_row(env, iid) == ("completed", "agent"), "the end reason PostgreSQL had is kept"
     assert await completions(env) == [{"interaction_id": iid, "agent_id": agent, "wrap_up_code": None, "auto": True}]
+
+
+async def test_an_end_whose_commit_is_in_flight_is_left_to_its_report(env):
+    """Redis has the end, PostgreSQL not yet: the report's commit is still in flight. The reconciler
+    must not pre-empt it (wrong end reason 'recovered', and a second completed event)."""
+    iid, _ = await connected(env)
+    await env.redis.hset(keys.interaction(env.org, iid), "state", "completed")  # Redis moved on...
+    running = asyncio.create_task(
+        reconcile_org(env.pool, env.redis, env.router, env.router.queues, env.org, settle_s=0.5)
+    )
+    await asyncio.sleep(0.1)
+    # ...and the report's own commit lands while the reconciler settles
+    await env.pool.execute(
+        "UPDATE interactions SET state='completed', completed_at=now(), end_reason='agent' WHERE id=$1::uuid", iid
+    )
+    await running
+    assert await end_row(env, iid) == ("completed", "agent")
+    assert await completions(env) == [], "the reconciler published nothing for an end it did not record"
