@@ -7,16 +7,13 @@ import asyncio
 from typing import Any
 
 import asyncpg
+from report_event_fixtures import SALES, intake, outbox, state_of
 
 from channels import events
 from channels.wiring import EventPublisher
-from queues.model import IntakeRequest
 from queues.store import RecordedReport
-from routing.intake import create_interaction_idempotent
 from routing.reconciler import reconcile_org
 from switchboard import keys
-
-SALES = {"name": "sales", "channels": ["chat"], "skills": {"sales": 1}}
 
 
 async def with_events(env: Any) -> None:
@@ -25,30 +22,11 @@ async def with_events(env: Any) -> None:
     env.router.recorder.add_hook(EventPublisher(env.pool, env.redis))
 
 
-async def intake(env: Any, who: str) -> str:
-    req = IntakeRequest.model_validate(
-        {"channel": "chat", "queue": "sales", "priority": 3, "customer": {"identity": {"type": "email", "value": who}}}
-    )
-    result = await create_interaction_idempotent(
-        env.pool, env.router, env.router.queues, env.clock, env.org, req, idempotency_key=None, created_by="test"
-    )
-    return str(result.record["id"])
-
-
-async def outbox(env: Any) -> list[tuple[str, dict[str, Any]]]:
-    rows = await env.pool.fetch(
-        "SELECT event_type, payload FROM outbox WHERE org_id=$1 AND kind='event' ORDER BY id", env.org
-    )
-    return [(r["event_type"], r["payload"]["data"]) for r in rows]
 
 
 async def completions(env: Any) -> list[dict[str, Any]]:
     return [d for k, d in await outbox(env) if k == "interaction.completed"]
 
-
-async def state_of(env: Any, iid: str) -> str:
-    state: str = await env.pool.fetchval("SELECT state FROM interactions WHERE id=$1::uuid", iid)
-    return state
 
 
 class PostgresDown:
