@@ -19,12 +19,14 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from switchboard.settings import Settings
+
 Role = Literal["agent", "supervisor", "admin", "integration"]
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown email as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("switchboard-dummy-password")
 # Tokens issued before ``iat`` was added count as issued this long before they expire (the default TTL).
-LEGACY_TTL_S = 12 * 3600
+LEGACY_TTL_S: int = Settings.model_fields["token_ttl_s"].default
 
 
 @dataclass(frozen=True)
