@@ -329,6 +329,22 @@ def _event_row(org_id: str, kind: str, e: dict[str, Any], at: datetime) -> tuple
 
 
 RecordedReport = tuple[str, dict[str, Any], int]  # (org_id, report, now_ms)
+_INSERT_EVENT = (
+    "INSERT INTO events (org_id, at, kind, interaction_id, agent_id, queue, data) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+)
+
+
+async def record_events(conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+    """The event rows of reported changes whose rows the caller writes itself (the reconciler's
+    recovered ends): interval statistics are computed from events."""
+    rows = [
+        _event_row(org_id, kind, e, _ts(now_ms))
+        for org_id, report, now_ms in reports
+        for kind in _STATE_OF
+        for e in report.get(kind) or []
+    ]
+    if rows:
+        await conn.executemany(_INSERT_EVENT, rows)
 
 
 async def apply_reports(conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
@@ -371,15 +387,11 @@ async def apply_reports(conn: asyncpg.Connection, reports: list[RecordedReport])
     if connected:
         await conn.executemany(
             "UPDATE customers c SET last_agent_id=$2, last_agent_at=$3 FROM interactions i"
-            " WHERE i.id=$1 AND c.id=i.customer_id",
+            " WHERE i.id=$1 AND c.id=i.customer_id AND (c.last_agent_at IS NULL OR c.last_agent_at <= $3)",
             connected,
         )
     if events:
-        await conn.executemany(
-            "INSERT INTO events (org_id, at, kind, interaction_id, agent_id, queue, data)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            events,
-        )
+        await conn.executemany(_INSERT_EVENT, events)
     if decisions:
         await conn.executemany(
             "INSERT INTO routing_decisions (org_id, interaction_id, at, trigger, outcome, winner, rule, candidates)"

@@ -21,3 +21,9 @@ RECORD_BATCH = Histogram(
     "Routing reports written to PostgreSQL in one transaction (group commit)",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
+REPORTS_SPOOLED = Counter(
+    "switchboard_reports_spooled_total",
+    "Routing reports that missed PostgreSQL: spooled in Redis, replayed from there,"
+    " or dropped (spool full, or Redis down too)",
+    ["outcome"],
+)

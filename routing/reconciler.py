@@ -5,8 +5,10 @@ killed between commit and enqueue) are queued again at their original place. Con
 were live when Redis lost them go back to the queue too, so a customer is never left without an
 agent; ones in wrap-up are completed.
 
-The ends it records publish the integrator events their deferred reports could not, in the
-UPDATE's transaction, and only from the node whose UPDATE changed the row.
+Reports that waited in Redis for PostgreSQL (routing/spool.py) are written first, so what they
+record is recorded as it happened. The ends left over (their reports lost with a killed process,
+or with both stores down) are recorded as ``recovered``; they publish the integrator events their
+reports could not, in the UPDATE's transaction, and only from the node whose UPDATE changed the row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from queues import store
 from queues.config import QueueCache, publish_all
 from routing import active_orgs
 from routing.intake import enqueue_record
@@ -38,6 +41,7 @@ async def reconcile_org(
     org_id: str,
     settle_s: float = SETTLE_S,
 ) -> dict[str, int]:
+    await router.recorder.replay_spooled(org_id)
     configs = {q.name: q for q in await publish_all(pool, redis, org_id)}
     rows = await pool.fetch(
         "SELECT i.id, i.org_id, i.channel, i.queue, i.state, i.agent_id, i.priority, i.skills, i.subject,"
@@ -84,6 +88,7 @@ async def reconcile_org(
         # still in flight: let such commits land first (the UPDATE then finds the row moved and leaves
         # it, and its events, to the report), then record the ends the outage left, never re-routing them.
         await asyncio.sleep(settle_s)
+        await router.recorder.replay_spooled(org_id)  # spooled meanwhile by a node PostgreSQL just failed
         for r, live, live_agent in ended:
             await _record_end(
                 pool,
@@ -115,13 +120,15 @@ async def _record_end(
     update: str,
     *args: Any,
 ) -> None:
-    """Run ``update`` and, if it changed the row, the recorder's hooks on the end it records, in one
-    transaction: a second reconcile, or another node's, finds the row moved and publishes nothing."""
+    """Run ``update`` and, if it changed the row, write the end's event row and the recorder's hooks
+    on it, in one transaction: a second reconcile, or another node's, finds the row moved and adds
+    nothing."""
     async with pool.acquire() as conn, conn.transaction():
         if await conn.execute(update, *args) != "UPDATE 1":
             return
-        report = {state: [_end_entry(row, state, live_agent)]}
-        await router.recorder.run_hooks(conn, [(org_id, report, ms(router.clock.now()))])
+        reports = [(org_id, {state: [_end_entry(row, state, live_agent)]}, ms(router.clock.now()))]
+        await store.record_events(conn, reports)
+        await router.recorder.run_hooks(conn, reports)
 
 
 def _end_entry(row: asyncpg.Record, state: str, live_agent: str | None) -> dict[str, Any]:

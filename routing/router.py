@@ -21,6 +21,7 @@ from queues.config import QueueCache
 from routing import scripts
 from routing.metrics import DECISION_SECONDS, INTAKE_TO_OFFER, OFFERS
 from routing.recorder import WRITTEN, ReportRecorder
+from routing.spool import ReportSpool
 from switchboard import jsonwire, keys
 from switchboard.clock import Clock, ms
 from switchboard.groupcommit import GroupCommit
@@ -78,7 +79,7 @@ class Router:
         self.clock = clock
         self.queues = queues
         self.notifier: Notifier = notifier or NullNotifier()
-        self.recorder = ReportRecorder(pool)
+        self.recorder = ReportRecorder(pool, ReportSpool(redis))
         # New interactions, durable before intake answers: concurrent intakes share a statement.
         self.intake_writer: GroupCommit[store.Intake, store.Inserted] = GroupCommit(
             lambda items: store.insert_many(pool, items), max_batch=200

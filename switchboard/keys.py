@@ -112,3 +112,13 @@ def reconcile_lock() -> str:
 def floor_metrics_lease(org_id: str) -> str:
     """Which node publishes the org's floor gauges (queue depth, agents by state) this round."""
     return f"{org(org_id)}metrics-lease"
+
+
+def report_spool(org_id: str) -> str:
+    """Routing reports of the org waiting for PostgreSQL (a list, oldest first)."""
+    return f"{org(org_id)}report-spool"
+
+
+def spooled_orgs() -> str:
+    """Orgs whose report spool may hold entries: what the reconcilers drain each tick."""
+    return f"{PREFIX}:spooled-orgs"

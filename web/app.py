@@ -265,9 +265,9 @@ async def seat_grace(ctx: Context, org_id: str, agent_id: str, member: str) -> N
 
 
 async def periodic_reconcile(ctx: Context) -> None:
-    """Every few seconds: agents whose sockets all died with their node start their grace; every
-    reconcile interval (one process at a time): PostgreSQL-open interactions missing from Redis are
-    queued again."""
+    """Every few seconds: agents whose sockets all died with their node start their grace, and routing
+    reports spooled while PostgreSQL was down are written; every reconcile interval (one process at a
+    time): PostgreSQL-open interactions missing from Redis are queued again."""
     delivery: Delivery = ctx.extras["delivery"]
     every = ctx.settings.reconcile_interval_s
     tick = min(5.0, every)
@@ -278,6 +278,8 @@ async def periodic_reconcile(ctx: Context) -> None:
             for org_id in list(ctx.router.unplaced):  # stored while Redis was down: queue them now
                 await reconcile_org(ctx.pool, ctx.redis, ctx.router, ctx.queues, org_id)
                 ctx.router.unplaced.discard(org_id)
+            for org_id in await ctx.router.recorder.spool.spooled_orgs():  # reports PostgreSQL missed
+                await ctx.router.recorder.replay_spooled(org_id)
             if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):
                 await orphan_sweep(ctx, delivery)
             due = time.monotonic() - last >= every

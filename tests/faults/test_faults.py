@@ -150,7 +150,9 @@ async def check(c: Center, ids: list[str], started: float, fault: str, injected:
             await r.aclose()
             raise AssertionError(f"not all ended: {states} {detail}")
         events = await pool.fetch(
-            "SELECT interaction_id::text AS iid, kind FROM events WHERE interaction_id = ANY($1::uuid[]) ORDER BY id",
+            # by time: reports spooled during a PostgreSQL outage are inserted after later ones
+            "SELECT interaction_id::text AS iid, kind FROM events WHERE interaction_id = ANY($1::uuid[])"
+            " ORDER BY at, id",
             ids,
         )
         per: dict[str, list[str]] = defaultdict(list)
@@ -279,8 +281,23 @@ async def test_postgres_restart_under_load(center):
 
     poster, agents, extra = await run_load(center, fault)
     assert extra["unavailable_503"] > 0, "intake kept answering 2xx while PostgreSQL was down"
-    await check(center, list(poster.accepted.values()), started, "PostgreSQL restart under load", 1, extra)
+    ids = list(poster.accepted.values())
+    await check(center, ids, started, "PostgreSQL restart under load", 1, extra)
     await close_all(agents)
+    # what routing did while PostgreSQL was down waited in Redis and was written as it happened
+    pool = await create_pool(center.stores.database_url, 1, 2)
+    try:
+        recovered = await pool.fetchval(
+            "SELECT count(*) FROM interactions WHERE id = ANY($1::uuid[]) AND end_reason='recovered'", ids
+        )
+        unconnected = await pool.fetch(
+            "SELECT i.id::text FROM interactions i WHERE i.id = ANY($1::uuid[]) AND NOT EXISTS"
+            " (SELECT 1 FROM events e WHERE e.interaction_id=i.id AND e.kind='connected')",
+            ids,
+        )
+    finally:
+        await pool.close()
+    assert recovered == 0 and not unconnected, (recovered, unconnected)
 
 
 async def test_agent_sockets_dropped(center):

@@ -1,12 +1,18 @@
-"""What the routing tests of integrator events share: a new interaction as the API takes it, and
-what reached the outbox and the interactions table."""
+"""What the routing tests of integrator events share: a new interaction as the API takes it, what
+reached the outbox and the interactions table, and a PostgreSQL outage as the recorder sees it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+from channels import events
+from channels.wiring import EventPublisher
 from queues.model import IntakeRequest
+from queues.store import RecordedReport
 from routing.intake import create_interaction_idempotent
+from routing.reconciler import reconcile_org
 
 SALES = {"name": "sales", "channels": ["chat"], "skills": {"sales": 1}}
 
@@ -30,6 +36,61 @@ async def outbox(env: Any) -> list[tuple[str, dict[str, Any]]]:
     return [(r["event_type"], r["payload"]["data"]) for r in rows]
 
 
+async def kinds(env: Any, iid: str) -> list[str]:
+    """The interaction's history in ``events`` (what interval statistics are computed from)."""
+    rows = await env.pool.fetch("SELECT kind FROM events WHERE interaction_id=$1::uuid ORDER BY at, id", iid)
+    return [r["kind"] for r in rows]
+
+
 async def state_of(env: Any, iid: str) -> str:
     state: str = await env.pool.fetchval("SELECT state FROM interactions WHERE id=$1::uuid", iid)
     return state
+
+
+class PostgresDown:
+    """Every recorder transaction loses its connection: the reports are deferred, as in an outage."""
+
+    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
+        return False
+
+    async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
+        return reports
+
+    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+async def outage(env: Any) -> PostgresDown:
+    down = PostgresDown()
+    env.router.recorder.add_hook(down)
+    return down
+
+
+async def with_events(env: Any) -> None:
+    """A webhook subscription to every event, and the app's publisher hooked to the recorder."""
+    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", ["*"])
+    env.router.recorder.add_hook(EventPublisher(env.pool, env.redis))
+
+
+async def completions(env: Any) -> list[dict[str, Any]]:
+    return [d for k, d in await outbox(env) if k == "interaction.completed"]
+
+
+async def reconcile(env: Any) -> dict[str, int]:
+    return await reconcile_org(env.pool, env.redis, env.router, env.router.queues, env.org)
+
+
+async def end_row(env: Any, iid: str) -> tuple[str, str | None]:
+    row = await env.pool.fetchrow("SELECT state, end_reason FROM interactions WHERE id=$1::uuid", iid)
+    return row["state"], row["end_reason"]
+
+
+async def connected(env: Any) -> tuple[str, str]:
+    """An interaction connected to an agent, recorded so in PostgreSQL."""
+    await env.queue(**SALES)
+    agent = await env.agent("a", {"sales": 5})
+    await with_events(env)
+    iid = await intake(env, "recovered@example.test")
+    await env.router.accept(env.org, agent, (await env.live(iid))["offer"])
+    assert await state_of(env, iid) == "connected"
+    return iid, agent

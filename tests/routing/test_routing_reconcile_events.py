@@ -1,71 +1,36 @@
-"""Ends the reconciler records for reports deferred while PostgreSQL was down publish their integrator
-events, once: in the transaction of the UPDATE that records them, only when it changed the row."""
+"""Ends the reconciler records for reports lost while PostgreSQL was down (never spooled: their process
+was killed, or Redis failed too) publish their integrator events, once: in the transaction of the
+UPDATE that records them, only when it changed the row."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import asyncpg
-from report_event_fixtures import SALES, intake, outbox, state_of
+from report_event_fixtures import (
+    SALES,
+    PostgresDown,
+    completions,
+    connected,
+    end_row,
+    intake,
+    kinds,
+    outage,
+    outbox,
+    reconcile,
+    state_of,
+    with_events,
+)
 
-from channels import events
-from channels.wiring import EventPublisher
-from queues.store import RecordedReport
 from routing.reconciler import reconcile_org
 from switchboard import keys
 
 
-async def with_events(env: Any) -> None:
-    """A webhook subscription to every event, and the app's publisher hooked to the recorder."""
-    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", ["*"])
-    env.router.recorder.add_hook(EventPublisher(env.pool, env.redis))
-
-
-
-
-async def completions(env: Any) -> list[dict[str, Any]]:
-    return [d for k, d in await outbox(env) if k == "interaction.completed"]
-
-
-
-class PostgresDown:
-    """Every recorder transaction loses its connection: the reports are deferred, as in an outage."""
-
-    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
-        return False
-
-    async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
-        return reports
-
-    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
-        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-
-
-async def outage(env: Any) -> PostgresDown:
-    down = PostgresDown()
-    env.router.recorder.add_hook(down)
-    return down
-
-
-async def reconcile(env: Any) -> dict[str, int]:
-    return await reconcile_org(env.pool, env.redis, env.router, env.router.queues, env.org)
-
-
-async def end_row(env: Any, iid: str) -> tuple[str, str | None]:
-    row = await env.pool.fetchrow("SELECT state, end_reason FROM interactions WHERE id=$1::uuid", iid)
-    return row["state"], row["end_reason"]
-
-
-async def connected(env: Any) -> tuple[str, str]:
-    """An interaction connected to an agent, recorded so in PostgreSQL."""
-    await env.queue(**SALES)
-    agent = await env.agent("a", {"sales": 5})
-    await with_events(env)
-    iid = await intake(env, "recovered@example.test")
-    await env.router.accept(env.org, agent, (await env.live(iid))["offer"])
-    assert await state_of(env, iid) == "connected"
-    return iid, agent
+async def lose_spooled_reports(env: Any, down: PostgresDown) -> None:
+    """The outage ends, and the reports it spooled are gone (as if never pushed)."""
+    env.router.recorder.hooks.remove(down)
+    assert await env.redis.llen(keys.report_spool(env.org)) > 0
+    await env.redis.delete(keys.report_spool(env.org))
 
 
 async def test_completion_redis_reached_during_an_outage_publishes_one_completed_event(env):
@@ -73,7 +38,7 @@ async def test_completion_redis_reached_during_an_outage_publishes_one_completed
     down = await outage(env)
     await env.router.end(env.org, agent, iid)
     await env.router.wrap_up(env.org, agent, iid, "resolved")
-    env.router.recorder.hooks.remove(down)
+    await lose_spooled_reports(env, down)
     assert (await env.live(iid))["state"] == "completed"
     assert await state_of(env, iid) == "connected", "the end and the wrap-up were deferred"
     assert await completions(env) == [], "and so were their events"
@@ -83,6 +48,7 @@ async def test_completion_redis_reached_during_an_outage_publishes_one_completed
 
     assert all(r["synced"] == 1 for r in results)
     assert await end_row(env, iid) == ("completed", "recovered")
+    assert await kinds(env, iid) == ["created", "offered", "connected", "completed"], "interval statistics count it"
     completed = await completions(env)
     assert completed == [{"interaction_id": iid, "agent_id": agent, "wrap_up_code": None, "auto": True}]
 
@@ -97,13 +63,14 @@ async def test_abandon_redis_reached_during_an_outage_publishes_one_abandoned_ev
     assert await state_of(env, iid) == "queued"
     down = await outage(env)
     assert await env.router.abandon(env.org, iid, "customer") == "queued"
-    env.router.recorder.hooks.remove(down)
+    await lose_spooled_reports(env, down)
     assert await state_of(env, iid) == "queued", "the abandon was deferred"
 
     assert (await reconcile(env))["synced"] == 1
     assert await reconcile(env) == {"requeued": 0, "completed": 0, "present": 0, "synced": 0}
 
     assert await end_row(env, iid) == ("abandoned", "recovered")
+    assert await kinds(env, iid) == ["created", "abandoned"]
     got = await outbox(env)
     assert [k for k, _ in got] == ["interaction.created", "interaction.abandoned"]
     assert got[1][1] == {"interaction_id": iid, "queue": "sales", "reason": "recovered"}

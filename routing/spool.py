@@ -1,0 +1,114 @@
+"""Routing reports that missed PostgreSQL wait in Redis, and are written once it is back.
+
+While PostgreSQL is down, routing goes on in Redis. The reports of what it did (offers and their
+decision logs, connects, ends, wrap-up codes, and the integrator events they cause) go to the org's
+spool list instead of being lost, and the next reconcile tick on any node replays them in order
+through the recorder's own writer and hooks. Each entry carries an id that the replaying
+transaction records (``report_spool_applied``), so an entry replayed twice — by two nodes, or by a
+replay cut off before its entries left Redis — is applied once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+
+from queues.store import RecordedReport
+from routing.metrics import REPORTS_SPOOLED
+from switchboard import jsonwire, keys
+
+log = structlog.get_logger(__name__)
+# Per org. An outage long enough to fill it at full load loses the oldest reports' history; the
+# reconciler still records how those interactions ended.
+MAX_ENTRIES = 100_000
+DRAIN_BATCH = 100
+
+# Append the entries unless the list would grow past its cap; the new length, or -1 when full.
+PUSH = r"""
+local spool_key = KEYS[1]
+local cap = tonumber(ARGV[1])
+if redis.call('LLEN', spool_key) + #ARGV - 1 > cap then return -1 end
+return redis.call('RPUSH', spool_key, unpack(ARGV, 2))
+"""
+
+# Drop the first N entries only while they are still the ones the caller replayed: another node may
+# have replayed and dropped them already, and entries only ever leave from the head.
+TRIM = r"""
+local spool_key = KEYS[1]
+local n = tonumber(ARGV[1])
+local first = ARGV[2]
+local last = ARGV[3]
+if redis.call('LINDEX', spool_key, 0) ~= first or redis.call('LINDEX', spool_key, n - 1) ~= last then
+  return 0
+end
+redis.call('LTRIM', spool_key, n, -1)
+return n
+"""
+
+Writer = Callable[[asyncpg.Connection, list[RecordedReport]], Awaitable[None]]
+
+
+class ReportSpool:
+    def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+        self.redis = redis
+        self.max_entries = max_entries
+        self._push = redis.register_script(PUSH)
+        self._trim = redis.register_script(TRIM)
+
+    async def push(self, reports: list[RecordedReport]) -> None:
+        """One entry per org; raises RedisError when Redis is down too (the caller counts the loss)."""
+        by_org: dict[str, list[tuple[dict[str, Any], int]]] = {}
+        for org_id, report, now_ms in reports:
+            by_org.setdefault(org_id, []).append((report, now_ms))
+        for org_id, mine in by_org.items():
+            entry = jsonwire.dumps({"id": uuid.uuid4().hex, "reports": mine})
+            if await self._push(keys=[keys.report_spool(org_id)], args=[self.max_entries, entry]) == -1:
+                REPORTS_SPOOLED.labels("dropped").inc(len(mine))
+                log.error("report_spool_full", org_id=org_id, reports=len(mine), max_entries=self.max_entries)
+                continue
+            # after the push: a drainer that removes the org from the set looks at the list once more
+            await self.redis.sadd(keys.spooled_orgs(), org_id)
+            REPORTS_SPOOLED.labels("spooled").inc(len(mine))
+
+    async def spooled_orgs(self) -> list[str]:
+        return sorted(await self.redis.smembers(keys.spooled_orgs()))
+
+    async def drain(self, pool: asyncpg.Pool, org_id: str, write: Writer) -> int:
+        """Replay the org's spooled reports, oldest first, each entry once; returns reports applied."""
+        spool_key = keys.report_spool(org_id)
+        applied = 0
+        while True:
+            raw: list[Any] = await self.redis.lrange(spool_key, 0, DRAIN_BATCH - 1)
+            if not raw:
+                break
+            entries = [jsonwire.loads(r) for r in raw]
+            async with pool.acquire() as conn, conn.transaction():
+                fresh = {
+                    r["id"]
+                    for r in await conn.fetch(
+                        "INSERT INTO report_spool_applied (id) SELECT unnest($1::text[])"
+                        " ON CONFLICT DO NOTHING RETURNING id",
+                        [e["id"] for e in entries],
+                    )
+                }
+                reports = [
+                    (org_id, report, now_ms) for e in entries if e["id"] in fresh for report, now_ms in e["reports"]
+                ]
+                if reports:
+                    await write(conn, reports)
+            applied += len(reports)
+            await self._trim(keys=[spool_key], args=[len(raw), raw[0], raw[-1]])
+        if applied:
+            REPORTS_SPOOLED.labels("replayed").inc(applied)
+            log.info("report_spool_replayed", org_id=org_id, reports=applied)
+            # ids matter only until their entries have left Redis, which the trim above just did
+            await pool.execute("DELETE FROM report_spool_applied WHERE applied_at < now() - interval '1 day'")
+        await self.redis.srem(keys.spooled_orgs(), org_id)
+        if await self.redis.llen(spool_key):  # pushed since the last read: keep the org for the next tick
+            await self.redis.sadd(keys.spooled_orgs(), org_id)
+        return applied
