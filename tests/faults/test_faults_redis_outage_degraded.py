@@ -346,3 +346,39 @@ async def test_channel_webhooks_store_while_redis_is_down_and_route_once_it_is_b
             assert time.monotonic() - back < 10
         finally:
             await asyncio.gather(*(a.close() for a in agents))
+
+
+async def test_an_agent_leaving_during_the_outage_is_uncounted_once_redis_is_back(site: Site) -> None:
+    """The socket closed while Redis was down, so its node could not uncount it there: without the
+    node writing its own count back, the agent would look connected for good and keep the seat."""
+    node_id = site.nodes[0].env["SWITCHBOARD_NODE_ID"]
+    agent_id = site.org.users[site.org.email("agent4")]
+    counts = keys.agent_sockets(ORG, agent_id)
+    async with aiohttp.ClientSession() as http:
+        sio, refused = await connect_agent(site.org.base, await login_token(http, site.org, "agent4"))
+    assert refused is None
+    r = redis_conn.connect(site.stores.redis_url, 2)
+    assert await r.hget(counts, node_id) == "1"
+    await r.aclose()
+    await site.redis_down()
+    try:
+        await sio.disconnect()
+        await asyncio.sleep(0.5)  # the node handles the disconnect while Redis is away
+    finally:
+        await site.redis_up()
+    r = redis_conn.connect(site.stores.redis_url, 2)
+    try:
+
+        async def uncounted() -> bool:
+            return await r.hget(counts, node_id) is None
+
+        assert await wait_until(uncounted, 10), await r.hgetall(counts)
+
+        async def grace_started() -> bool:  # the orphan sweep gives the agent the seat's grace period
+            return await r.zscore(keys.timers(ORG), f"grace|{agent_id}") is not None or (
+                await r.hget(keys.agent(ORG, agent_id), "state") in (None, "logged_out")
+            )
+
+        assert await wait_until(grace_started, 15)
+    finally:
+        await r.aclose()

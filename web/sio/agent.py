@@ -232,8 +232,8 @@ class AgentNamespace(GuardedNamespace):
     async def _socket_gone(self, sid: str, org_id: str, agent_id: str) -> int:
         """Uncount the socket; the agent's last socket starts the seat's grace period. Returns the
         sockets the agent still has on any node."""
+        left = await self.delivery.agent_disconnected(org_id, agent_id)  # first: it counts even if Redis is down
         await forget_socket(self.ctx.redis, org_id, agent_id, "/agent", sid)
-        left = await self.delivery.agent_disconnected(org_id, agent_id)
         if left == 0:
             due = int((self.ctx.clock.now() + self.ctx.settings.seat_grace_s) * 1000)
             await self.ctx.redis.zadd(keys.timers(org_id), {f"grace|{agent_id}": due})

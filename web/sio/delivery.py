@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 import socketio
 import structlog
 from engineio import packet as eio_packet
+from redis.exceptions import RedisError
 
 from queues.live_stats import forget_today
 from switchboard import jsonwire, keys
@@ -59,6 +60,9 @@ class Delivery:
         self.node_id = node_id
         self.clock = clock
         self.local: dict[str, int] = defaultdict(int)  # room → sockets in it on this process
+        # room → (its Redis count hash, TTL) whose count for this node missed Redis (an outage):
+        # the heartbeat writes this process's own count there once Redis answers again
+        self._unsynced: dict[str, tuple[str, int | None]] = {}
         self._dirty_agents: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self._dirty_queues: dict[str, set[str]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,17 +72,43 @@ class Delivery:
     # An agent's sockets (room agent:…) and a web chat's widget sockets (room chat:…) are counted
     # per node in Redis, so an emit goes to the node that holds them and nowhere else.
 
-    async def _joined(self, place: str, hash_key: str) -> None:
+    async def _joined(self, place: str, hash_key: str, ttl_s: int | None = None) -> None:
         self.local[place] += 1
-        await self.redis.hincrby(hash_key, self.node_id, 1)
+        try:
+            await self.redis.hincrby(hash_key, self.node_id, 1)
+            if ttl_s is not None:
+                await self.redis.expire(hash_key, ttl_s)
+        except RedisError:
+            self._unsynced[place] = (hash_key, ttl_s)
+            raise
 
     async def _left(self, place: str, hash_key: str) -> None:
         self.local[place] -= 1
         if self.local[place] <= 0:
             del self.local[place]
-        left = await self.redis.hincrby(hash_key, self.node_id, -1)
-        if left <= 0:
-            await self.redis.hdel(hash_key, self.node_id)
+        try:
+            left = await self.redis.hincrby(hash_key, self.node_id, -1)
+            if left <= 0:
+                await self.redis.hdel(hash_key, self.node_id)
+        except RedisError:
+            # else the agent would look connected here for good: no grace, the seat kept
+            self._unsynced[place] = (hash_key, None)
+            raise
+
+    async def resync_counts(self) -> int:
+        """Write this process's own socket counts that an outage kept from Redis; returns how many."""
+        done = 0
+        for place, (hash_key, ttl_s) in list(self._unsynced.items()):
+            n = self.local.get(place, 0)
+            if n > 0:
+                await self.redis.hset(hash_key, self.node_id, n)
+                if ttl_s is not None:
+                    await self.redis.expire(hash_key, ttl_s)
+            else:
+                await self.redis.hdel(hash_key, self.node_id)
+            del self._unsynced[place]
+            done += 1
+        return done
 
     async def emit_local(self, place: str, namespace: str, event: str, data: Any) -> None:
         """Encode the event once and queue it on each of the room's sockets held here.
@@ -120,9 +150,9 @@ class Delivery:
         await self._emit_where(room, keys.agent_sockets(org_id, agent_id), "/agent", event, data)
 
     async def chat_joined(self, org_id: str, interaction_id: str) -> None:
-        key = keys.chat_sockets(org_id, interaction_id)
-        await self._joined(chat_room(org_id, interaction_id), key)
-        await self.redis.expire(key, CHAT_SOCKETS_TTL_S)
+        await self._joined(
+            chat_room(org_id, interaction_id), keys.chat_sockets(org_id, interaction_id), CHAT_SOCKETS_TTL_S
+        )
 
     async def chat_left(self, org_id: str, interaction_id: str) -> None:
         await self._left(chat_room(org_id, interaction_id), keys.chat_sockets(org_id, interaction_id))
@@ -163,6 +193,8 @@ class Delivery:
         while True:
             with contextlib.suppress(Exception):
                 await self.redis.set(keys.node_alive(self.node_id), "1", ex=NODE_TTL_S)
+                if self._unsynced and await self.resync_counts():
+                    log.info("socket_counts_resynced", node_id=self.node_id)
             await asyncio.sleep(NODE_TTL_S / 3)
 
     async def live_sockets(self, org_id: str, agent_id: str) -> int:
