@@ -4,7 +4,8 @@
     python -m bench.e2e --max --agents 1000 --duration 20
 
 Prints routed interactions/s (intake -> offered -> accepted), intake->offer p50/p95/p99 measured on the
-client side (POST sent -> the agent's `offer` event, matched by interaction id), POST latency, server RSS.
+client side (POST sent -> the agent's `offer` event, matched by interaction id) and split at the moment
+the server made the offer (its routing script's clock), POST latency, server RSS.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class E2EResult:
     offer_p50: float
     offer_p95: float
     offer_p99: float
+    made_ms: tuple[float, float, float]  # POST sent -> offer made by the server: p50, p95, p99
+    delivered_ms: tuple[float, float, float]  # offer made -> the agent's `offer` event
     post_p50: float
     post_p99: float
     rss_mib: list[float]
@@ -54,6 +57,8 @@ class E2EResult:
             f"  routed end to end (offered and accepted): {self.accepted} -> {self.routed_rate:.0f}/s",
             f"  offers {self.offered}, duplicate offers {self.duplicate_offers}, agent errors {self.agent_errors}",
             f"  intake->offer ms  p50 {self.offer_p50:.1f}  p95 {self.offer_p95:.1f}  p99 {self.offer_p99:.1f}",
+            "    of which POST sent->offer made  p50 {:.1f}  p95 {:.1f}  p99 {:.1f}".format(*self.made_ms),
+            "    and offer made->agent has it    p50 {:.1f}  p95 {:.1f}  p99 {:.1f}".format(*self.delivered_ms),
             f"  POST ms           p50 {self.post_p50:.1f}  p99 {self.post_p99:.1f}",
             f"  server RSS MiB    {', '.join(f'{r:.0f}' for r in self.rss_mib)}",
             f"  server CPU per routed interaction (intake..wrap-up): {self.cpu_ms_per_routed:.2f} ms"
@@ -106,6 +111,8 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
             s.stop()
     sent = {iid: (a, b) for iid, a, b in posts}
     offer_ms = [(result.offers[i] - sent[i][0]) * 1000 for i in sent if i in result.offers]
+    made_ms = [(result.made[i] - sent[i][0]) * 1000 for i in sent if i in result.made]
+    delivered_ms = [(result.offers[i] - result.made[i]) * 1000 for i in sent if i in result.made]
     post_ms = [(b - a) * 1000 for a, b in sent.values()]
     end = t0 + duration
     accepted_in = sum(1 for i, t in result.accepted.items() if t <= end and i in sent)
@@ -115,6 +122,8 @@ async def run_e2e(*, rate: float, agents: int, duration: float, hold_s: float, n
         routed_rate=accepted_in / duration, offered=len(result.offers), accepted=len(result.accepted),
         duplicate_offers=result.duplicate_offers, agent_errors=len(result.errors),
         offer_p50=pct(offer_ms, 50), offer_p95=pct(offer_ms, 95), offer_p99=pct(offer_ms, 99),
+        made_ms=(pct(made_ms, 50), pct(made_ms, 95), pct(made_ms, 99)),
+        delivered_ms=(pct(delivered_ms, 50), pct(delivered_ms, 95), pct(delivered_ms, 99)),
         post_p50=pct(post_ms, 50), post_p99=pct(post_ms, 99), rss_mib=rss,
         cpu_ms_per_routed=cpu * 1000 / max(1, len(result.accepted)), load_avg=load,
         box_ms={g: v * 1000 / max(1, len(result.accepted)) for g, v in box.items()},

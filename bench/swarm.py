@@ -1,7 +1,8 @@
 """Simulated agents in worker processes: each auto-accepts offers, holds, ends and wraps up.
 
 Every process records, per interaction id, when its `offer` arrived and when the accept was acked
-(time.time(): the poster runs on the same machine, so the clocks are one).
+(time.time(): the poster runs on the same machine, so the clocks are one), and when the server
+made the offer: its `expires_at` less the queue's offer timeout (the routing script's clock, ms).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import logging
 import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import socketio
 import uvloop
 
 from bench.stack import raise_nofile
+from queues.model import QueueConfig
 from switchboard import gcpolicy, jsonwire
+
+OFFER_TIMEOUT_S = QueueConfig.model_fields["offer_timeout_s"].default  # the seeded queues keep the default
 
 
 @dataclass
@@ -25,6 +30,7 @@ class SwarmResult:
     connected: int = 0
     refused: int = 0
     offers: dict[str, float] = field(default_factory=dict)
+    made: dict[str, float] = field(default_factory=dict)  # when the server made the offer
     accepted: dict[str, float] = field(default_factory=dict)
     duplicate_offers: int = 0
     errors: list[str] = field(default_factory=list)
@@ -54,6 +60,7 @@ class SimAgent:
         if iid in self.result.offers:
             self.result.duplicate_offers += 1
         self.result.offers[iid] = now
+        self.result.made[iid] = datetime.fromisoformat(data["expires_at"]).timestamp() - OFFER_TIMEOUT_S
         t = asyncio.create_task(self._work(iid, data["offer_id"]))
         self.tasks.add(t)
         t.add_done_callback(self.tasks.discard)
@@ -160,6 +167,7 @@ class Swarm:
             total.refused += r.refused
             total.duplicate_offers += r.duplicate_offers + len(total.offers.keys() & r.offers.keys())
             total.offers.update(r.offers)
+            total.made.update(r.made)
             total.accepted.update(r.accepted)
             total.errors += r.errors
         return total
