@@ -21,6 +21,7 @@ import structlog
 from queues.store import RecordedReport
 from routing.metrics import REPORTS_SPOOLED
 from switchboard import jsonwire, keys
+from switchboard.db import PG_DOWN
 
 log = structlog.get_logger(__name__)
 # Per org. An outage long enough to fill it at full load loses the oldest reports' history; the
@@ -79,29 +80,30 @@ class ReportSpool:
         return sorted(await self.redis.smembers(keys.spooled_orgs()))
 
     async def drain(self, pool: asyncpg.Pool, org_id: str, write: Writer) -> int:
-        """Replay the org's spooled reports, oldest first, each entry once; returns reports applied."""
+        """Replay the org's spooled reports, oldest first, each entry once; returns reports applied.
+
+        An entry PostgreSQL refuses (not an outage: the data itself) is set aside in the org's
+        dead-letter list, so one bad entry cannot hold back the others or the reconciler."""
         spool_key = keys.report_spool(org_id)
         applied = 0
         while True:
             raw: list[Any] = await self.redis.lrange(spool_key, 0, DRAIN_BATCH - 1)
             if not raw:
                 break
-            entries = [jsonwire.loads(r) for r in raw]
-            async with pool.acquire() as conn, conn.transaction():
-                fresh = {
-                    r["id"]
-                    for r in await conn.fetch(
-                        "INSERT INTO report_spool_applied (id) SELECT unnest($1::text[])"
-                        " ON CONFLICT DO NOTHING RETURNING id",
-                        [e["id"] for e in entries],
-                    )
-                }
-                reports = [
-                    (org_id, report, now_ms) for e in entries if e["id"] in fresh for report, now_ms in e["reports"]
-                ]
-                if reports:
-                    await write(conn, reports)
-            applied += len(reports)
+            try:
+                applied += await self._apply(pool, org_id, raw, write)
+            except PG_DOWN:
+                raise
+            except Exception:  # one of them is refused: find it, apply the rest
+                for one in raw:
+                    try:
+                        applied += await self._apply(pool, org_id, [one], write)
+                    except PG_DOWN:
+                        raise
+                    except Exception:
+                        log.exception("report_spool_entry_refused", org_id=org_id)
+                        REPORTS_SPOOLED.labels("refused").inc()
+                        await self.redis.rpush(keys.report_spool_refused(org_id), one)
             await self._trim(keys=[spool_key], args=[len(raw), raw[0], raw[-1]])
         if applied:
             REPORTS_SPOOLED.labels("replayed").inc(applied)
@@ -112,3 +114,22 @@ class ReportSpool:
         if await self.redis.llen(spool_key):  # pushed since the last read: keep the org for the next tick
             await self.redis.sadd(keys.spooled_orgs(), org_id)
         return applied
+
+    async def _apply(self, pool: asyncpg.Pool, org_id: str, raw: list[Any], write: Writer) -> int:
+        """Write the entries not applied before, in one transaction with their ids; returns reports written."""
+        entries = [jsonwire.loads(r) for r in raw]
+        async with pool.acquire() as conn, conn.transaction():
+            fresh = {
+                r["id"]
+                for r in await conn.fetch(
+                    "INSERT INTO report_spool_applied (id) SELECT unnest($1::text[])"
+                    " ON CONFLICT DO NOTHING RETURNING id",
+                    [e["id"] for e in entries],
+                )
+            }
+            reports = [
+                (org_id, report, now_ms) for e in entries if e["id"] in fresh for report, now_ms in e["reports"]
+            ]
+            if reports:
+                await write(conn, reports)
+        return len(reports)

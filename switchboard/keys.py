@@ -119,6 +119,11 @@ def report_spool(org_id: str) -> str:
     return f"{org(org_id)}report-spool"
 
 
+def report_spool_refused(org_id: str) -> str:
+    """Spooled entries PostgreSQL refused to write (kept for a person to look at, never retried)."""
+    return f"{org(org_id)}report-spool:refused"
+
+
 def spooled_orgs() -> str:
     """Orgs whose report spool may hold entries: what the reconcilers drain each tick."""
     return f"{PREFIX}:spooled-orgs"

@@ -22,7 +22,7 @@ from report_event_fixtures import (
 
 from routing.recorder import ReportRecorder
 from routing.spool import ReportSpool
-from switchboard import keys
+from switchboard import jsonwire, keys
 
 
 async def spooled(env: Any) -> int:
@@ -136,3 +136,23 @@ async def test_a_full_spool_drops_what_does_not_fit_and_keeps_the_rest(env):
     assert (await reconcile(env))["synced"] == 1, "the reconciler records how the dropped part ended"
     assert await kinds(env, iid) == ["created", "offered", "connected", "ended", "completed"]
     assert await end_row(env, iid) == ("completed", "agent")
+
+
+async def test_an_entry_postgres_refuses_is_set_aside_and_the_rest_are_written(env):
+    iid, agent = await connected(env)
+    down = await outage(env)
+    await env.router.end(env.org, agent, iid)
+    good = await env.redis.lrange(keys.report_spool(env.org), 0, -1)
+    # an entry whose change names no valid interaction id: no outage, PostgreSQL refuses the data itself
+    bad = jsonwire.dumps({"id": "bad-entry", "reports": [[{"ended": [{"iid": "not-a-uuid", "v": 9}]}, 0]]})
+    await env.redis.lpush(keys.report_spool(env.org), bad)
+    await env.router.wrap_up(env.org, agent, iid, "resolved")
+    env.router.recorder.hooks.remove(down)
+    assert await spooled(env) == len(good) + 2
+
+    await reconcile(env)
+
+    assert await spooled(env) == 0
+    assert await env.redis.lrange(keys.report_spool_refused(env.org), 0, -1) == [bad]
+    assert await end_row(env, iid) == ("completed", "agent"), "the entries around the bad one were written"
+    assert await kinds(env, iid) == ["created", "offered", "connected", "ended", "completed"]
