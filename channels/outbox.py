@@ -31,9 +31,7 @@ from switchboard.clock import Clock, to_datetime
 
 log = structlog.get_logger(__name__)
 
-DELIVERIES = Counter(
-    "switchboard_outbox_deliveries_total", "Outbox delivery attempts by outcome", ["kind", "outcome"]
-)
+DELIVERIES = Counter("switchboard_outbox_deliveries_total", "Outbox delivery attempts by outcome", ["kind", "outcome"])
 IDENTITY_FOR_CHANNEL = {"sms": "phone", "whatsapp": "whatsapp", "messenger": "messenger", "email": "email"}
 # Statuses worth another try: the provider (or a proxy) is overloaded, timing out or broken.
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
@@ -139,9 +137,7 @@ async def enqueue_interaction_reply(
             in_reply_to=thread.in_reply_to,
             references=thread.references,
         )
-    return await enqueue_reply(
-        db, org_id=org_id, channel=channel, reply=reply, now=now, message_id=message_id
-    )
+    return await enqueue_reply(db, org_id=org_id, channel=channel, reply=reply, now=now, message_id=message_id)
 
 
 def backoff_delay(attempts: int, rng: random.Random, base_s: float = 2.0, cap_s: float = 300.0) -> float:
@@ -229,9 +225,7 @@ class OutboxWorker:
         )
         return rows
 
-    async def _deliver(
-        self, row: asyncpg.Record, configs: dict[tuple[str, str], ChannelConfig | None]
-    ) -> None:
+    async def _deliver(self, row: asyncpg.Record, configs: dict[tuple[str, str], ChannelConfig | None]) -> None:
         try:
             request, read_id = await self._prepare(row, configs)
         except (PermanentFailure, ValueError) as exc:
@@ -252,7 +246,7 @@ class OutboxWorker:
             await self._retry(row, f"{type(exc).__name__}: {exc}", None, None, request.url)
             return
         except Exception as exc:  # an unexpected bug must not kill the worker or lose the row
-            log.exception("outbox_send_crashed", outbox_id=row["id"])
+            log.exception("outbox_send_crashed", outbox_id=row["id"], org_id=row["org_id"])
             await self._retry(row, f"{type(exc).__name__}: {exc}", None, None, request.url)
             return
         if 200 <= status < 300:
@@ -326,7 +320,7 @@ class OutboxWorker:
                     provider_id,
                 )
         DELIVERIES.labels(row["kind"], "sent").inc()
-        log.info("outbox_sent", outbox_id=row["id"], kind=row["kind"], attempts=row["attempts"])
+        log.info("outbox_sent", outbox_id=row["id"], org_id=row["org_id"], kind=row["kind"], attempts=row["attempts"])
 
     async def _retry(
         self, row: asyncpg.Record, error: str, status: int | None, retry_after: float | None, url: str | None
@@ -351,14 +345,13 @@ class OutboxWorker:
         log.info(
             "outbox_retry",
             outbox_id=row["id"],
+            org_id=row["org_id"],
             attempts=row["attempts"],
             delay_s=round(delay, 2),
             error=error,
         )
 
-    async def _give_up(
-        self, row: asyncpg.Record, final: str, error: str, status: int | None, url: str | None
-    ) -> None:
+    async def _give_up(self, row: asyncpg.Record, final: str, error: str, status: int | None, url: str | None) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE outbox SET status = $2, last_error = $3, last_status_code = $4,"
@@ -373,5 +366,10 @@ class OutboxWorker:
                 await conn.execute("UPDATE messages SET status = 'failed' WHERE id = $1", row["message_id"])
         DELIVERIES.labels(row["kind"], final).inc()
         log.warning(
-            "outbox_gave_up", outbox_id=row["id"], status=final, attempts=row["attempts"], error=error
+            "outbox_gave_up",
+            outbox_id=row["id"],
+            org_id=row["org_id"],
+            status=final,
+            attempts=row["attempts"],
+            error=error,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import shutil
 import socket
 import subprocess
@@ -78,6 +79,13 @@ def cluster_url() -> Iterator[str]:
         for p in ports:
             subprocess.run(["redis-cli", "-p", str(p), "shutdown", "nosave"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def problems_of(log: str, org_id: str) -> list[str]:
+    """Warnings and errors in a node's log, but for other orgs' (the test database is shared: the
+    outbox worker retries and gives up on webhooks earlier tests left to dead fake providers)."""
+    lines = [ln for ln in log.splitlines() if '"level": "error"' in ln or '"level": "warning"' in ln]
+    return [ln for ln in lines if json.loads(ln).get("org_id", org_id) == org_id]
 
 
 async def test_two_nodes_route_on_a_redis_cluster(
@@ -160,8 +168,7 @@ async def test_two_nodes_route_on_a_redis_cluster(
                 await asyncio.sleep(0.2)
             assert state == "abandoned"
         for n in nodes:  # no command the cluster refused, no failed timer round, no failed emit
-            problems = [ln for ln in n.log.read_text().splitlines() if '"level": "error"' in ln or '"warning"' in ln]
-            assert not problems, problems[:3]
+            assert not problems_of(n.log.read_text(), org_id), problems_of(n.log.read_text(), org_id)[:3]
     finally:
         for a in agents:
             await a.sio.disconnect()
