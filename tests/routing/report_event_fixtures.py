@@ -47,14 +47,21 @@ async def state_of(env: Any, iid: str) -> str:
     return state
 
 
-class PostgresDown:
-    """Every recorder transaction loses its connection: the reports are deferred, as in an outage."""
+class PicksAll:
+    """A hook acting on every report; ``write`` is what it does in the recorder's transaction."""
 
     def wants(self, org_id: str, report: dict[str, Any]) -> bool:
         return False
 
     async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
         return reports
+
+    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
+        raise NotImplementedError
+
+
+class PostgresDown(PicksAll):
+    """Every recorder transaction loses its connection: the reports are deferred, as in an outage."""
 
     async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
         await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
@@ -66,10 +73,12 @@ async def outage(env: Any) -> PostgresDown:
     return down
 
 
-async def with_events(env: Any) -> None:
-    """A webhook subscription to every event, and the app's publisher hooked to the recorder."""
-    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", ["*"])
-    env.router.recorder.add_hook(EventPublisher(env.pool, env.redis))
+async def with_events(env: Any, wants: list[str] | None = None) -> EventPublisher:
+    """A webhook subscription (to every event unless told), and the app's publisher hooked to the recorder."""
+    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", wants or ["*"])
+    publisher = EventPublisher(env.pool, env.redis)
+    env.router.recorder.add_hook(publisher)
+    return publisher
 
 
 async def completions(env: Any) -> list[dict[str, Any]]:

@@ -3,35 +3,13 @@ the report committed, and a failing hook never stops the report or routing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 import pytest
-from report_event_fixtures import SALES, intake, outbox, state_of
+from report_event_fixtures import SALES, PicksAll, intake, outbox, state_of, with_events
 
 from channels import events
 from channels.wiring import EventPublisher
 from queues.store import RecordedReport
-
-
-async def with_events(env: Any, wants: list[str]) -> EventPublisher:
-    await events.create_subscription(env.pool, env.org, "http://127.0.0.1:9/hook", wants)
-    publisher = EventPublisher(env.pool, env.redis)
-    env.router.recorder.add_hook(publisher)
-    return publisher
-
-
-class PicksAll:
-    """A hook acting on every report; ``write`` is what it does in the recorder's transaction."""
-
-    def wants(self, org_id: str, report: dict[str, Any]) -> bool:
-        return False
-
-    async def pick(self, reports: list[RecordedReport]) -> list[RecordedReport]:
-        return reports
-
-    async def write(self, conn: asyncpg.Connection, reports: list[RecordedReport]) -> None:
-        raise NotImplementedError
 
 
 class SeesOutbox(PicksAll):
