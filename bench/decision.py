@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -91,18 +90,7 @@ class Bench:
                 pipe.evalsha(sha, 1, keys.org(org_id), *self.enqueue_args(str(uuid.uuid4()), required))
             await pipe.execute()
         assert await self.redis.zcard(keys.queue(org_id, QUEUE.name)) == depth
-        await self.settle_aof()
-
-    async def settle_aof(self) -> None:
-        """Rewrite the AOF now, and wait for it: filling 100,000 entries grows the AOF enough to start
-        a rewrite (a fork, and a child busy on one of the two cores) in the middle of the samples, which
-        would time the rewrite, not the depth. A Redis without AOF has nothing to wait for."""
-        if (await self.redis.info("persistence")).get("aof_enabled") != 1:
-            return
-        with contextlib.suppress(aioredis.ResponseError):  # one already under way: wait for that
-            await self.redis.bgrewriteaof()
-        while (await self.redis.info("persistence")).get("aof_rewrite_in_progress") == 1:
-            await asyncio.sleep(0.1)
+        await stack.settle_aof(self.redis)  # filling 100,000 entries would start a rewrite mid-samples
 
     async def login(self, org_id: str, agent_id: str, skills: dict[str, int], cap: dict[str, int]) -> None:
         await self.call("LOGIN", org_id, agent_id, json.dumps(skills) if skills else "{}", json.dumps(cap),
