@@ -382,3 +382,41 @@ async def test_an_agent_leaving_during_the_outage_is_uncounted_once_redis_is_bac
         assert await wait_until(grace_started, 15)
     finally:
         await r.aclose()
+
+
+async def test_readyz_keeps_nodes_in_rotation_through_one_store_down_and_not_through_both(site: Site) -> None:
+    """A load balancer drops a node whose readiness fails. One store down is shared by every node
+    and served through (degraded), so no node may step out for it; with neither store, it must."""
+
+    async def readiness() -> list[tuple[int, str, dict[str, str]]]:
+        out = []
+        async with aiohttp.ClientSession() as http:
+            for n in site.nodes:
+                async with http.get(f"{n.base}/readyz") as r:
+                    body = await r.json()
+                    out.append((r.status, body["status"], {k: v.split(":")[0] for k, v in body["checks"].items()}))
+        return out
+
+    assert await readiness() == [(200, "ready", {"redis": "ok", "postgres": "ok"})] * 2
+    await site.redis_down()
+    try:
+        assert await readiness() == [(200, "degraded", {"redis": "down", "postgres": "ok"})] * 2
+        await asyncio.to_thread(site.stores.stop_pg)
+        try:
+            assert await readiness() == [(503, "not_ready", {"redis": "down", "postgres": "down"})] * 2
+        finally:
+            await asyncio.to_thread(site.stores.start_pg)
+        assert await readiness() == [(200, "degraded", {"redis": "down", "postgres": "ok"})] * 2
+    finally:
+        await site.redis_up()
+
+    async def ready_again() -> bool:
+        return await readiness() == [(200, "ready", {"redis": "ok", "postgres": "ok"})] * 2
+
+    assert await wait_until(ready_again, 10)
+    await asyncio.to_thread(site.stores.stop_pg)
+    try:
+        assert await readiness() == [(200, "degraded", {"redis": "ok", "postgres": "down"})] * 2
+    finally:
+        await asyncio.to_thread(site.stores.start_pg)
+    assert await wait_until(ready_again, 10)
