@@ -24,6 +24,6 @@ RECORD_BATCH = Histogram(
 REPORTS_SPOOLED = Counter(
     "switchboard_reports_spooled_total",
     "Routing reports that missed PostgreSQL: spooled in Redis, replayed from there, dropped (spool"
-    " full, or Redis down too), or refused on replay (entries set aside in the org's dead-letter list)",
+    " full, or Redis down too), or refused on replay (entries set aside in the org's dead-letter hash)",
     ["outcome"],
 )

@@ -10,6 +10,7 @@ replay cut off before its entries left Redis — is applied once.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,6 +55,13 @@ return n
 Writer = Callable[[asyncpg.Connection, list[RecordedReport]], Awaitable[None]]
 
 
+def _entry_id(raw: str) -> str:
+    try:
+        return str(jsonwire.loads(raw)["id"])
+    except (ValueError, TypeError, KeyError):  # not even an entry: name it by its content
+        return "sha1:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
 class ReportSpool:
     def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
         self.redis = redis
@@ -83,7 +91,7 @@ class ReportSpool:
         """Replay the org's spooled reports, oldest first, each entry once; returns reports applied.
 
         An entry PostgreSQL refuses (not an outage: the data itself) is set aside in the org's
-        dead-letter list, so one bad entry cannot hold back the others or the reconciler."""
+        dead-letter hash, so one bad entry cannot hold back the others or the reconciler."""
         spool_key = keys.report_spool(org_id)
         applied = 0
         while True:
@@ -103,7 +111,8 @@ class ReportSpool:
                     except Exception:
                         log.exception("report_spool_entry_refused", org_id=org_id)
                         REPORTS_SPOOLED.labels("refused").inc()
-                        await self.redis.rpush(keys.report_spool_refused(org_id), one)
+                        # by entry id: a node draining the same entries at once sets the same field
+                        await self.redis.hset(keys.report_spool_refused(org_id), _entry_id(one), one)
             await self._trim(keys=[spool_key], args=[len(raw), raw[0], raw[-1]])
         if applied:
             REPORTS_SPOOLED.labels("replayed").inc(applied)

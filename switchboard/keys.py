@@ -120,7 +120,7 @@ def report_spool(org_id: str) -> str:
 
 
 def report_spool_refused(org_id: str) -> str:
-    """Spooled entries PostgreSQL refused to write (kept for a person to look at, never retried)."""
+    """Spooled entries PostgreSQL refused to write, by entry id (kept for a person to look at, never retried)."""
     return f"{org(org_id)}report-spool:refused"
 
 

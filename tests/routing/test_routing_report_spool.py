@@ -153,6 +153,6 @@ async def test_an_entry_postgres_refuses_is_set_aside_and_the_rest_are_written(e
     await reconcile(env)
 
     assert await spooled(env) == 0
-    assert await env.redis.lrange(keys.report_spool_refused(env.org), 0, -1) == [bad]
+    assert await env.redis.hgetall(keys.report_spool_refused(env.org)) == {"bad-entry": bad}
     assert await end_row(env, iid) == ("completed", "agent"), "the entries around the bad one were written"
     assert await kinds(env, iid) == ["created", "offered", "connected", "ended", "completed"]
