@@ -284,8 +284,11 @@ async def periodic_reconcile(ctx: Context) -> None:
             for org_id in list(ctx.router.unplaced):  # stored while Redis was down: queue them now
                 await reconcile_org(ctx.pool, ctx.redis, ctx.router, ctx.queues, org_id)
                 ctx.router.unplaced.discard(org_id)
-            for org_id in await ctx.router.recorder.spool.spooled_orgs():  # reports PostgreSQL missed
-                await ctx.router.recorder.replay_spooled(org_id)
+            try:  # reports PostgreSQL missed; while it is still down, the Redis-only work below goes on
+                for org_id in await ctx.router.recorder.spool.spooled_orgs():
+                    await ctx.router.recorder.replay_spooled(org_id)
+            except PG_DOWN as e:
+                log.info("report_spool_waiting", error=repr(e))
             if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):
                 await orphan_sweep(ctx, delivery)
             due = time.monotonic() - last >= every

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from fleet import Agent, Poster, Stores, wait_until
+from harness import TEST_SECRET, connect_agent
 from procs import ServerProcess
 
 from licensing import seats
@@ -26,6 +27,7 @@ from switchboard import redis_conn
 from switchboard.clock import SystemClock
 from switchboard.db import create_pool, migrate
 from switchboard.demo import seed_org
+from web.auth import decode_token
 
 pytestmark = pytest.mark.slow
 ORG = "faults"
@@ -360,3 +362,40 @@ async def test_intake_stores_while_redis_is_down_and_routes_once_it_is_back(cent
     finally:
         await pool.close()
         await close_all(agents)
+
+
+async def test_a_node_killed_while_postgres_is_down_frees_its_agents_seats(center):
+    """The orphan sweep needs only Redis, so it goes on through a PostgreSQL outage: the agent of a
+    node killed meanwhile gets the seat's grace period instead of keeping the seat until PostgreSQL
+    is back (the spool's replay, which needs PostgreSQL, must not hold it up)."""
+    async with aiohttp.ClientSession() as http:
+        token = (await tokens(http, center.bases[1]))[N_AGENTS - 1]
+    agent_id = decode_token(TEST_SECRET, token).subject
+    sio, refused = await connect_agent(center.bases[1], token)
+    assert refused is None
+    r = redis_conn.connect(center.stores.redis_url, 2)
+    try:
+        # reports waiting for PostgreSQL, as routing during the outage leaves them
+        await r.rpush(f"sb:{{{ORG}}}:report-spool", json.dumps({"id": "waiting", "reports": [[{}, 0]]}))
+        await r.sadd("sb:spooled-orgs", ORG)
+        await asyncio.to_thread(center.stores.stop_pg)
+        try:
+            center.nodes[1].kill()
+
+            async def grace_started() -> bool:
+                return await r.zscore(f"sb:{{{ORG}}}:timers", f"grace|{agent_id}") is not None or (
+                    await r.hget(f"sb:{{{ORG}}}:a:{agent_id}", "state") in (None, "logged_out")
+                )
+
+            assert await wait_until(grace_started, 20), "the dead node's agent kept its seat"
+        finally:
+            await asyncio.to_thread(center.stores.start_pg)
+            await center.node(1).start()
+
+        async def replayed() -> bool:
+            return not await r.exists(f"sb:{{{ORG}}}:report-spool")
+
+        assert await wait_until(replayed, 20), "the spool was not written once PostgreSQL was back"
+    finally:
+        await sio.disconnect()
+        await r.aclose()
