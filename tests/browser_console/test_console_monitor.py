@@ -8,13 +8,23 @@ from typing import Any
 import aiohttp
 import pytest
 from console_fixtures import artifact, chat, post_interaction, sign_in
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 LIVE = 1500  # ms: the dashboard's batched diffs
 POLL = 4500  # ms: the monitor refreshes every 2 s, so a change shows within two rounds
 XSS = '<img src=x onerror="window.__xss = 1">'
 
+
+
+def field(panel: Locator, name: str) -> Locator:
+    return panel.locator(f'[data-field="{name}"]')
+
+
+async def expect_fields(panel: Locator, texts: dict[str, str | re.Pattern[str]]) -> None:
+    """The panel's fields show these texts (each waited for, as ``to_have_text`` does)."""
+    for name, text in texts.items():
+        await expect(field(panel, name)).to_have_text(text)
 
 async def open_dashboard(page: Page, org: Any) -> None:
     await sign_in(page, org.base, "/supervisor", org.email("supervisor"))
@@ -67,15 +77,20 @@ async def test_monitor_follows_a_live_conversation_from_the_agent_grid(page, org
     panel = page.get_by_role("dialog", name=f"Interaction {iid[:8]}")
     await expect(panel).to_be_visible()
     await expect(panel.get_by_role("button", name="Close monitor")).to_be_focused()
-    await expect(panel.locator('[data-field="live"]')).to_have_text("live", timeout=POLL)
-    await expect(panel.locator('[data-field="customer"]')).to_have_text("Mallory <b>Evil</b>")
-    await expect(panel.locator('[data-field="channel"]')).to_have_text("chat")
-    await expect(panel.locator('[data-field="queue"]')).to_have_text("sales")
-    await expect(panel.locator('[data-field="state-chip"]')).to_have_text("Connected")
-    await expect(panel.locator('[data-field="priority"]')).to_have_text("0")
-    await expect(panel.locator('[data-field="subject"]')).to_have_text("Refund for order 1042")
-    await expect(panel.locator('[data-field="agent"]')).to_have_text("Ada Agent")
-    await expect(panel.locator('[data-field="handled"]')).to_have_text(re.compile(r"^0:0\d$"))
+    await expect(field(panel, "live")).to_have_text("live", timeout=POLL)
+    await expect_fields(
+        panel,
+        {
+            "customer": "Mallory <b>Evil</b>",
+            "channel": "chat",
+            "queue": "sales",
+            "state-chip": "Connected",
+            "priority": "0",
+            "subject": "Refund for order 1042",
+            "agent": "Ada Agent",
+            "handled": re.compile(r"^0:0\d$"),
+        },
+    )
 
     log = panel.get_by_role("log", name="Transcript")
     msgs = log.locator("li.msg")
@@ -118,12 +133,12 @@ async def test_monitor_follows_a_live_conversation_from_the_agent_grid(page, org
     # the conversation ends: the panel says so and stops asking
     ack = await agent.call("interaction:end", {"interaction_id": iid})
     assert ack["ok"], ack
-    await expect(panel.locator('[data-field="ended"]')).to_contain_text("Conversation ended", timeout=POLL)
+    await expect(field(panel, "ended")).to_contain_text("Conversation ended", timeout=POLL)
     ack = await agent.call("interaction:wrap_up", {"interaction_id": iid, "code": "resolved"})
     assert ack["ok"], ack
-    await expect(panel.locator('[data-field="live"]')).to_have_text("ended", timeout=POLL)
-    await expect(panel.locator('[data-field="state-chip"]')).to_have_text("Completed")
-    await expect(panel.locator('[data-field="ended"]')).to_contain_text("wrap-up: resolved")
+    await expect(field(panel, "live")).to_have_text("ended", timeout=POLL)
+    await expect(field(panel, "state-chip")).to_have_text("Completed")
+    await expect(field(panel, "ended")).to_contain_text("wrap-up: resolved")
     after_end = inflight["count"]
     await page.wait_for_timeout(2500)
     assert inflight["count"] == after_end, "the panel kept polling an ended interaction"
@@ -152,26 +167,23 @@ async def test_monitor_opens_from_the_waiting_table_and_follows_the_offer(page, 
 
     panel = page.get_by_role("dialog", name=f"Interaction {iid[:8]}")
     await expect(panel).to_be_visible()
-    await expect(panel.locator('[data-field="state-chip"]')).to_have_text("Queued", timeout=POLL)
-    await expect(panel.locator('[data-field="customer"]')).to_have_text("Wanda")
-    await expect(panel.locator('[data-field="priority"]')).to_have_text("4")
-    await expect(panel.locator('[data-field="position"]')).to_contain_text("#1")
-    await expect(panel.locator('[data-field="agent"]')).to_have_text("—")
-    await expect(panel.locator('[data-field="handled"]')).to_have_text("—")
+    await expect(field(panel, "state-chip")).to_have_text("Queued", timeout=POLL)
+    await expect_fields(panel, {"customer": "Wanda", "priority": "4", "agent": "—", "handled": "—"})
+    await expect(field(panel, "position")).to_contain_text("#1")
     await expect(opener).to_have_attribute("aria-expanded", "true")
 
     # the agent comes back, is offered it, declines; the retry and the reason show in the log
     ack = await agent.call("state:set", {"state": "available"})
     assert ack["ok"], ack
     offer = await agent.wait("offer")
-    await expect(panel.locator('[data-field="state-chip"]')).to_have_text("Offered", timeout=POLL)
-    await expect(panel.locator('[data-field="agent"]')).to_have_text("Ada Agent")
+    await expect(field(panel, "state-chip")).to_have_text("Offered", timeout=POLL)
+    await expect(field(panel, "agent")).to_have_text("Ada Agent")
     ack = await agent.call("offer:reject", {"offer_id": offer["offer_id"], "reason": "busy"})
     assert ack["ok"], ack
     await panel.locator("details.routing summary").click()
     decisions = panel.locator("li.decision")
     await expect(decisions.filter(has_text="declined it before").first).to_be_visible(timeout=POLL)
-    await expect(panel.locator('[data-field="live"]')).to_have_text("live")
+    await expect(field(panel, "live")).to_have_text("live")
     await page.screenshot(path=artifact("supervisor-monitor-waiting.png"))
 
     await panel.get_by_role("button", name="Close monitor").click()
@@ -195,9 +207,9 @@ async def test_monitor_shows_errors_in_the_panel(page, org, agents, http):
     panel = page.get_by_role("dialog", name=f"Interaction {iid[:8]}")
     alert = panel.get_by_role("alert")
     await expect(alert).to_contain_text("network_error")
-    await expect(panel.locator('[data-field="live"]')).to_have_text("retrying")
+    await expect(field(panel, "live")).to_have_text("retrying")
     await page.unroute(f"**/api/v1/interactions/{iid}")
-    await expect(panel.locator('[data-field="live"]')).to_have_text("live", timeout=POLL)
+    await expect(field(panel, "live")).to_have_text("live", timeout=POLL)
     await expect(alert).to_be_hidden()
     await page.keyboard.press("Escape")
     await expect(panel).to_be_hidden()
@@ -214,6 +226,6 @@ async def test_monitor_shows_errors_in_the_panel(page, org, agents, http):
     )
     await opener.click()
     await expect(alert).to_contain_text("not_found: no such interaction")
-    await expect(panel.locator('[data-field="live"]')).to_have_text("unavailable")
+    await expect(field(panel, "live")).to_have_text("unavailable")
     await page.keyboard.press("Escape")
     await expect(panel).to_be_hidden()
