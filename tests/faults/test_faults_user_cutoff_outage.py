@@ -269,7 +269,10 @@ async def test_the_desktop_of_a_deactivated_agent_says_so_and_asks_to_sign_in(si
             await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
             status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent3')}")
             assert status == 200
-            await expect(page.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
-            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            # the sign-in view's alert: until the desktop hides, its own notices are alerts too (two
+            # "logged out" ones here), and an ambiguous locator fails an expect at once
+            sign_in = page.locator("#login-view")
+            await expect(sign_in.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
+            await expect(sign_in.get_by_role("button", name="Sign in")).to_be_visible()
         finally:
             await pages.close()
