@@ -72,3 +72,21 @@ async def test_log_out_frees_the_agent_and_returns_to_sign_in(new_page, org):
     await expect(agent.get_by_role("heading", name="Agent sign in")).to_be_visible()
     await expect(agent.get_by_role("alert")).to_contain_text("You are logged out")
     assert await agent.evaluate("sessionStorage.getItem('switchboard.auth')") is None
+
+
+async def test_a_forced_logout_is_said_once_and_the_agent_can_sign_back_on(new_page, org, http):
+    agent = await new_page()
+    await open_desktop(agent, org.base, org.email("agent4"))
+    badge = agent.locator("#state-badge")
+    await expect(badge).to_have_text("Available")
+    supervisor = await login_token(http, org, "supervisor")
+    agent_id = org.users[org.email("agent4")]
+    status, body = await post_json(http, f"{org.base}/api/v1/agents/{agent_id}/state", {"state": "logged_out"},
+                                   supervisor)
+    assert status == 200, body
+    await expect(badge).to_have_text("Logged out")
+    # back on from the selector: its ack comes after everything the logout sent, so by then every
+    # "logged out" the desktop was going to show is there
+    await agent.get_by_label("Status").select_option("available")
+    await expect(badge).to_have_text("Available")
+    await expect(agent.locator("#notices").get_by_text("You were logged out by a supervisor")).to_have_count(1)

@@ -112,10 +112,12 @@ function startDesktop() {
     desk.reset(s.interactions);
   });
   conn.on("agent:state", (s) => {
+    const was = stateControl.current.state;
     stateControl.show(s);
     if (s.state === "not_ready" && s.idle_code === "rona") {
       notify(els.notices, "An offer was not answered in time: you are now Not ready (RONA).", "error", 15000);
-    } else if (s.state === "logged_out") {
+    } else if (s.state === "logged_out" && was !== "logged_out") {
+      // a forced logout is announced by the routing change and by the desktop's removal: say it once
       notify(els.notices, "You were logged out by a supervisor or an admin change.", "error", 0);
     }
   });
