@@ -28,6 +28,7 @@ from switchboard.clock import Clock, to_datetime
 
 if TYPE_CHECKING:
     from web.context import Context
+    from web.conversations import Outbound
 
 log = structlog.get_logger(__name__)
 
@@ -111,13 +112,17 @@ def status_notifier(ctx: Context) -> StatusSink:
     return notify
 
 
-def outbound_sender(ctx: Context, notify: StatusSink) -> Callable[[str, str, str, str, int], Awaitable[None]]:
-    """The sender conversations call for an agent's reply: one outbox row, delivered by the worker."""
+def outbound_sender(ctx: Context, notify: StatusSink) -> Outbound:
+    """The sender conversations call for an agent's reply: one outbox row, delivered by the worker.
+    ``db`` is the transaction of a spool replay, which also holds the message row."""
 
-    async def send(org_id: str, interaction_id: str, channel: str, text: str, message_id: int) -> None:
+    async def send(
+        org_id: str, interaction_id: str, channel: str, text: str, message_id: int, db: Any = None
+    ) -> None:
+        conn = db if db is not None else ctx.pool
         try:
             await enqueue_interaction_reply(
-                ctx.pool,
+                conn,
                 org_id=org_id,
                 interaction_id=uuid.UUID(interaction_id),
                 message_id=message_id,
@@ -126,8 +131,9 @@ def outbound_sender(ctx: Context, notify: StatusSink) -> Callable[[str, str, str
             )
         except LookupError as e:
             log.warning("reply_undeliverable", interaction_id=interaction_id, error=str(e))
-            await ctx.pool.execute("UPDATE messages SET status='failed' WHERE id=$1", message_id)
-            await notify(org_id, [message_id])
+            await conn.execute("UPDATE messages SET status='failed' WHERE id=$1", message_id)
+            if db is None:  # a replay's row is not committed yet; the agent sees it in the transcript
+                await notify(org_id, [message_id])
 
     return send
 

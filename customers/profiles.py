@@ -319,7 +319,7 @@ async def export(pool: asyncpg.Pool, org_id: str, customer_id: str) -> dict[str,
     )
     messages = await pool.fetch(
         "SELECT m.interaction_id, m.sender, m.text, m.status, m.at FROM messages m"
-        " JOIN interactions i ON i.id = m.interaction_id WHERE i.org_id=$1 AND i.customer_id=$2 ORDER BY m.id",
+        " JOIN interactions i ON i.id = m.interaction_id WHERE i.org_id=$1 AND i.customer_id=$2 ORDER BY m.at, m.id",
         org_id,
         cid,
     )

@@ -224,7 +224,8 @@ async def add_message(
 
 async def transcript(pool: asyncpg.Pool, org_id: str, interaction_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT id, sender, agent_id, text, status, at FROM messages WHERE org_id=$1 AND interaction_id=$2 ORDER BY id",
+        "SELECT id, sender, agent_id, text, status, at FROM messages WHERE org_id=$1 AND interaction_id=$2"
+        " ORDER BY at, id",  # by time: messages spooled through a PostgreSQL outage get later ids
         org_id,
         uuid.UUID(interaction_id),
     )

@@ -4,8 +4,10 @@ delivery receipts on the agent desktop, acknowledgements and business hours."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from channel_flow_fixtures import (
     FakeProvider,
@@ -19,6 +21,8 @@ from channel_flow_fixtures import (
 )
 
 from channels.config import QueueHours, upsert_queue_hours
+from switchboard.process import free_port
+from web.context import CTX
 
 
 @pytest.fixture
@@ -93,6 +97,37 @@ async def test_reply_during_provider_outage_is_delivered_once_after_it_returns(h
     assert len(keys) == 1
     row = await pool.fetchrow("SELECT status FROM outbox WHERE message_id=$1", ack["message_id"])
     assert row["status"] == "sent"
+
+
+async def test_a_reply_sent_while_postgres_is_unreachable_reaches_the_provider_once_stored(
+    http, org, agents, provider, pool, server, fast
+):
+    """The reply waits in the report spool (its send needs the stored row), and the replay stores it
+    and queues it for the provider: not sent before, sent once after."""
+    agent, iid = await connected_sms(http, org, agents, provider, sid="SM1010")
+    ctx = server.app[CTX]
+    # this node loses PostgreSQL: a real pool whose server does not answer (nothing listens there)
+    unreachable = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/gone", min_size=0,
+                                            max_size=1)
+    ctx.pool, reachable = unreachable, ctx.pool
+    try:
+        ack = await agent.call("message:send", {"interaction_id": iid, "text": "Stock arrives Friday"})
+    finally:
+        ctx.pool = reachable
+        await unreachable.close()
+    assert ack["ok"] and ack["message_id"] is None, ack
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE interaction_id=$1 AND sender='agent'",
+                               uuid.UUID(iid)) == 0
+    assert provider.sends() == []
+    await ctx.router.recorder.replay_spooled(org.id)  # or the reconciler's tick got there first
+    await provider.wait_for(lambda: len(provider.sends()) == 1)
+    assert provider.sends()[0].form()["Body"] == "Stock arrives Friday"
+    stored = await pool.fetchval("SELECT id FROM messages WHERE interaction_id=$1 AND sender='agent'", uuid.UUID(iid))
+    sent = await agent.wait("message:status")
+    assert sent == {"interaction_id": iid, "message_id": stored, "status": "sent"}, sent
+    await asyncio.sleep(0.5)  # a second replay or a duplicate send would show here
+    await ctx.router.recorder.replay_spooled(org.id)
+    assert len(provider.sends()) == 1
 
 
 async def test_second_sms_from_the_same_number_joins_the_open_conversation(http, org, agents, provider, pool):

@@ -81,6 +81,12 @@ def event(model: type[BaseModel] | None) -> Callable[[Event], Callable[..., Awai
             except asyncpg.DataError as e:
                 # e.g. a NUL character, which PostgreSQL text cannot hold: the input's fault (as REST's 400)
                 return err("invalid_input", f"the input cannot be stored: {e.__class__.__name__}")
+            except REDIS_DOWN:  # as REST answers 503: a store is down for now, not a bug to log as one
+                log.warning("socket_event_unavailable", handler=fn.__name__, store="redis")
+                return err("service_unavailable", "live state is unreachable; retry shortly")
+            except PG_DOWN:
+                log.warning("socket_event_unavailable", handler=fn.__name__, store="postgresql")
+                return err("service_unavailable", "the database is unreachable; retry shortly")
             except Exception:
                 log.exception("socket_event_failed", handler=fn.__name__, sid=sid)
                 return err("internal_error", "the event failed; it has been logged")

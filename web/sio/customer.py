@@ -22,6 +22,7 @@ from web.sio.rooms import chat_room
 
 log = structlog.get_logger(__name__)
 CHAT_TOKEN_TTL_S = 24 * 3600
+ENDED = ("completed", "abandoned", "failed")
 
 
 class CustomerAuth(BaseModel):
@@ -161,13 +162,19 @@ class CustomerNamespace(GuardedNamespace):
         iid = s.get("interaction_id")
         if not iid:
             return err("no_chat", "start a chat first")
-        row = await store.get(self.ctx.pool, s["org_id"], iid)
-        if row is None or row["state"] in ("completed", "abandoned", "failed"):
+        if await self._closed(s["org_id"], iid):
             return err("chat_closed", "this chat has ended")
         at = to_datetime(self.ctx.clock.now())
-        mid = await store.add_message(self.ctx.pool, s["org_id"], iid, "customer", None, m.text, at)
-        await self.conversations.customer_said(s["org_id"], iid, m.text, at)
+        mid = await self.conversations.customer_chatted(s["org_id"], iid, m.text, at)
         return ok(message_id=mid, at=at.isoformat())
+
+    async def _closed(self, org_id: str, iid: str) -> bool:
+        """Redis's live state while it holds the chat (it ends there first), else PostgreSQL's row."""
+        live = await self.ctx.router.interaction_live(org_id, iid)
+        if live and live.get("state"):
+            return live["state"] in ENDED
+        row = await store.get(self.ctx.pool, org_id, iid)
+        return row is None or row["state"] in ENDED
 
     @event(None)
     async def on_chat_end(self, sid: str) -> dict[str, Any]:
