@@ -18,6 +18,7 @@ import asyncio
 import uuid
 import weakref
 from datetime import UTC, datetime
+from typing import Literal
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -28,6 +29,14 @@ from switchboard.db import PG_DOWN
 from switchboard.redis_conn import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
+# Why a user's sessions end (their cutoff), and what their screens say.
+Reason = Literal["deactivated", "role_changed", "password_changed"]
+MESSAGES: dict[str, str] = {
+    "deactivated": "Your account was deactivated by an admin.",
+    "role_changed": "Your role was changed by an admin: sign in again.",
+    "password_changed": "Your password was changed: sign in again.",
+    "signed_out": "This session was signed out: sign in again.",
+}
 # In the set and the hash once they hold every unexpired revocation; never a token or user id.
 SYNCED = "_synced"
 PROBE_S = 1.0
@@ -42,6 +51,12 @@ SELECT token_id FROM expired
 """
 # A cutoff only moves forward (two changes racing, or a resync racing a change, keep the later).
 CUT_OFF_SQL = "UPDATE users SET tokens_valid_after = greatest(tokens_valid_after, $2) WHERE id = $1"
+# Only for a token already refused: which change refused it (a logout, else the user's cutoff).
+WHY_SQL = """
+SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = $1) AS signed_out,
+       (SELECT active FROM users WHERE id = $2) AS active,
+       (SELECT role FROM users WHERE id = $2) AS role
+"""
 CHECK_SQL = """
 SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = $1) AS revoked,
        (SELECT tokens_valid_after FROM users WHERE id = $2) AS cutoff
@@ -104,6 +119,21 @@ class Revocations:
         assert row is not None
         cutoff_at = row["cutoff"].timestamp() if row["cutoff"] is not None else None
         return bool(row["revoked"]) or issued_before(issued_at, cutoff_at)
+
+    async def why(self, token_id: str, user_id: str, role: str) -> str | None:
+        """Why a refused token was refused, so a screen can say what happened rather than "token
+        revoked": asked of PostgreSQL only then. None when it cannot tell (or cannot be reached)."""
+        try:
+            row = await self.pool.fetchrow(WHY_SQL, token_id, _user_uuid(user_id))
+        except PG_DOWN:
+            return None
+        if row is None:
+            return None
+        if row["signed_out"]:
+            return "signed_out"
+        if not row["active"]:
+            return "deactivated"
+        return "role_changed" if row["role"] != role else "password_changed"
 
     async def revoke(self, token_id: str, expires_at: float) -> None:
         """Durable once PostgreSQL has it; Redis learns of it now, or at the next sync."""

@@ -12,7 +12,7 @@ from switchboard import keys
 from switchboard.redis_conn import REDIS_DOWN
 from web.auth import Principal, TokenError, api_key_hash, decode_token, looks_like_jwt
 from web.errors import ApiError
-from web.revocation import revocations_for
+from web.revocation import MESSAGES, revocations_for
 
 log = structlog.get_logger(__name__)
 _KEY_CACHE: dict[str, tuple[float, Principal | None]] = {}
@@ -33,8 +33,11 @@ async def principal_from_token(
         except TokenError as e:
             raise ApiError(401, "unauthorized", str(e)) from e
         issued_at = p.issued_at if p.issued_at is not None else 0.0
-        if await revocations_for(pool, redis).is_revoked(p.token_id or "", p.subject, issued_at):
-            raise ApiError(401, "unauthorized", "token revoked")
+        revocations = revocations_for(pool, redis)
+        if await revocations.is_revoked(p.token_id or "", p.subject, issued_at):
+            why = await revocations.why(p.token_id or "", p.subject, p.role)
+            details = {"reason": why, "advice": MESSAGES[why]} if why else None
+            raise ApiError(401, "unauthorized", "token revoked", details)
         return p
     h = api_key_hash(token)
     cached = _KEY_CACHE.get(h)

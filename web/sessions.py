@@ -9,21 +9,17 @@ supervisor uses.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
 from switchboard import keys
 from switchboard.redis_conn import REDIS_DOWN
 from web.context import Context
+from web.revocation import MESSAGES, Reason
 
 log = structlog.get_logger(__name__)
-Reason = Literal["deactivated", "role_changed", "password_changed"]
-MESSAGES: dict[Reason, str] = {
-    "deactivated": "Your account was deactivated by an admin.",
-    "role_changed": "Your role was changed by an admin: sign in again.",
-    "password_changed": "Your password was changed: sign in again.",
-}
+__all__ = ["Reason", "disconnect_sockets", "end_sessions", "force_logout", "forget_socket", "remember_socket"]
 # A socket's entry outlives any token it connected with; the set's expiry is renewed by every connect.
 SOCKETS_TTL_S = 7 * 86_400
 

@@ -18,7 +18,8 @@ async def test_a_deactivated_agent_is_refused_at_once_and_an_edit_shows_at_the_n
     sio, refused = await connect_agent(org.base, token)
     await sio.disconnect()
     # deactivation cuts off the agent's tokens (web/revocation.py), before any profile is read
-    assert refused == {"code": "unauthorized", "message": "token revoked"}
+    assert refused == {"code": "unauthorized", "message": "token revoked", "details": {
+        "reason": "deactivated", "advice": "Your account was deactivated by an admin."}}
 
     eve = org.users[org.email("agent5")]
     async with http.patch(f"{org.base}/api/v1/users/{eve}", json={"skills": {"spanish": 3}}, headers=admin) as r:

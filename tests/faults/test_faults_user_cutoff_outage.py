@@ -269,10 +269,35 @@ async def test_the_desktop_of_a_deactivated_agent_says_so_and_asks_to_sign_in(si
             await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
             status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent3')}")
             assert status == 200
-            # the sign-in view's alert: until the desktop hides, its own notices are alerts too (two
-            # "logged out" ones here), and an ambiguous locator fails an expect at once
+            # the sign-in view's alert: until the desktop hides, its own notices are alerts too (the
+            # "logged out" one here), and an ambiguous locator fails an expect at once
             sign_in = page.locator("#login-view")
             await expect(sign_in.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
             await expect(sign_in.get_by_role("button", name="Sign in")).to_be_visible()
+        finally:
+            await pages.close()
+
+
+@pytest.mark.browser
+async def test_a_desktop_reopened_with_a_token_cut_off_meanwhile_says_why(site: Site) -> None:
+    """Closed (navigated away) while the admin changed the password: the socket was not there to be
+    told, so the refused connect says why instead of just "token revoked"."""
+    async with aiohttp.ClientSession() as http, chromium() as browser:
+        admin = await login_token(http, site.org, "admin")
+        pages = Pages(browser, viewport={"width": 1366, "height": 768}, timeout_ms=8000)
+        try:
+            page = await pages.new()
+            await page.goto(f"{site.org.base}/agent")
+            await page.get_by_label("Email").fill(site.org.email("agent5"))
+            await page.get_by_label("Password").fill("switchboard")
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
+            await page.goto("about:blank")
+            status, _ = await rest(http, site, admin, "PATCH", f"/api/v1/users/{site.user('agent5')}",
+                                   json={"password": "a-new-secret-7"})
+            assert status == 200
+            await page.goto(f"{site.org.base}/agent")  # the tab still holds the old token
+            sign_in = page.locator("#login-view")
+            await expect(sign_in.get_by_role("alert")).to_have_text("Your password was changed: sign in again.")
         finally:
             await pages.close()

@@ -133,9 +133,11 @@ async def test_logout_revokes_the_token_for_rest_and_sockets(http, org: Org):
         assert r.status == 200
     async with http.get(f"{org.base}/api/v1/skills", headers=h) as r:
         assert r.status == 401
-        assert (await r.json())["error"]["message"] == "token revoked"
+        err = (await r.json())["error"]
+        assert (err["message"], err["details"]["reason"]) == ("token revoked", "signed_out"), err
     refused = await _agent_connect(org.base, token)
     assert isinstance(refused, dict) and refused["code"] == "unauthorized"
+    assert refused["details"]["reason"] == "signed_out", refused
     # a fresh token of the same user still works: revocation is per token
     assert await _agent_connect(org.base, token_for(org, "agent4", "agent")) is None
 

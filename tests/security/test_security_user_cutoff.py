@@ -85,8 +85,12 @@ async def test_deactivated_agent_is_refused_disconnected_unseated_and_its_offer_
     # the token is dead for REST and for sockets; the password no longer logs in
     status, err = await rest(http, ada.token, org=org)
     assert (status, err["error"]["message"]) == (401, "token revoked"), err
+    # and says why, so a desktop opened later with the old token can tell the person
+    deactivated = {"reason": "deactivated", "advice": "Your account was deactivated by an admin."}
+    assert err["error"]["details"] == deactivated, err
     refused = await refusal(org, ada.token)
     assert isinstance(refused, dict) and refused["code"] == "unauthorized", refused
+    assert refused["details"] == deactivated, refused
     async with http.post(f"{org.base}/api/v1/auth/login",
                          json={"email": org.email("agent1"), "password": "switchboard"}) as r:
         assert r.status == 401
@@ -111,6 +115,7 @@ async def test_password_change_ends_other_sessions_and_the_new_login_works(http,
     for token in (ben.token, other_tab):
         status, err = await rest(http, token, org=org)
         assert (status, err["error"]["message"]) == (401, "token revoked"), err
+        assert err["error"]["details"]["reason"] == "password_changed", err
     await asyncio.wait_for(ended["disconnected"].wait(), 5)
     assert ended["ended"]["reason"] == "password_changed", ended
     # durable in PostgreSQL, copied to Redis
@@ -150,6 +155,7 @@ async def test_role_change_ends_sessions_and_takes_an_agent_off_the_floor(http, 
     assert cleo_id not in await seats.holders(redis, org.id)
     status, err = await rest(http, cleo.token, org=org)
     assert (status, err["error"]["message"]) == (401, "token revoked"), err
+    assert err["error"]["details"]["reason"] == "role_changed", err
     as_supervisor = await login_token(http, org, "agent3")
     assert (await rest(http, as_supervisor, path="/api/v1/stats/queues", org=org))[0] == 200
 

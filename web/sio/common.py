@@ -35,9 +35,13 @@ def err(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"ok": False, "error": e}
 
 
-def refuse(code: str, message: str) -> ConnectionRefusedError:
-    """A refused connect: clients get ``connect_error`` with message and data ``{code, message}``."""
-    return ConnectionRefusedError(message, {"code": code, "message": message})
+def refuse(code: str, message: str, details: Any = None) -> ConnectionRefusedError:
+    """A refused connect: clients get ``connect_error`` with message and data ``{code, message}``
+    (and ``details`` when there are some, as in REST errors)."""
+    data: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        data["details"] = details
+    return ConnectionRefusedError(message, data)
 
 
 async def authenticate(ctx: Context, auth: Any, roles: tuple[str, ...]) -> Principal:
@@ -47,7 +51,7 @@ async def authenticate(ctx: Context, auth: Any, roles: tuple[str, ...]) -> Princ
     try:
         p = await principal_from_token(token, secret=ctx.settings.secret_key, pool=ctx.pool, redis=ctx.redis)
     except ApiError as e:
-        raise refuse("unauthorized", e.message) from e
+        raise refuse("unauthorized", e.message, e.details) from e
     if p.role not in roles:
         raise refuse("forbidden", f"this namespace is for: {', '.join(roles)}")
     return p

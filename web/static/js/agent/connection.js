@@ -76,7 +76,7 @@ export class AgentConnection {
       if (this.ended) {
         const message = this.ended.message ?? "Your session was ended by the server.";
         this._show("error", message);
-        this.onRefused?.({ code: "unauthorized", reason: this.ended.reason, message });
+        this.onRefused?.({ code: "unauthorized", message, details: { reason: this.ended.reason, advice: message } });
         return;
       }
       this._show("warn", "Disconnected by the server — reconnecting…");

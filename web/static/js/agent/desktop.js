@@ -96,7 +96,8 @@ function startDesktop() {
     onRefused: (e) => {
       conn?.close();
       if (e.code === "unauthorized" || e.code === "forbidden") clearAuth();
-      showLogin(`Could not connect: ${e.message ?? e.code} (${e.code}).`);
+      // the server says what ended the session (deactivated, password or role changed) when it knows
+      showLogin(e.details?.advice ?? `Could not connect: ${e.message ?? e.code} (${e.code}).`);
     },
   });
   window.switchboardDesktop.connection = conn;
