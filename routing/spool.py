@@ -69,8 +69,10 @@ class ReportSpool:
         self._push = redis.register_script(PUSH)
         self._trim = redis.register_script(TRIM)
 
-    async def push(self, reports: list[RecordedReport]) -> None:
-        """One entry per org; raises RedisError when Redis is down too (the caller counts the loss)."""
+    async def push(self, reports: list[RecordedReport]) -> int:
+        """One entry per org; returns how many reports did not fit (their org's spool is full).
+        Raises RedisError when Redis is down too (the caller counts the loss)."""
+        refused = 0
         by_org: dict[str, list[tuple[dict[str, Any], int]]] = {}
         for org_id, report, now_ms in reports:
             by_org.setdefault(org_id, []).append((report, now_ms))
@@ -79,10 +81,12 @@ class ReportSpool:
             if await self._push(keys=[keys.report_spool(org_id)], args=[self.max_entries, entry]) == -1:
                 REPORTS_SPOOLED.labels("dropped").inc(len(mine))
                 log.error("report_spool_full", org_id=org_id, reports=len(mine), max_entries=self.max_entries)
+                refused += len(mine)
                 continue
             # after the push: a drainer that removes the org from the set looks at the list once more
             await self.redis.sadd(keys.spooled_orgs(), org_id)
             REPORTS_SPOOLED.labels("spooled").inc(len(mine))
+        return refused
 
     async def spooled_orgs(self) -> list[str]:
         return sorted(await self.redis.smembers(keys.spooled_orgs()))

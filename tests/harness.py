@@ -353,3 +353,17 @@ def drawn(strategy: Any, n: int) -> list[Any]:
 
     collect()
     return out
+
+
+@asynccontextmanager
+async def postgres_unreachable(ctx: Any) -> AsyncIterator[None]:
+    """This node loses PostgreSQL: its pool is swapped for a real one whose server does not answer
+    (nothing listens on the port), so every query meets the connection error an outage gives."""
+    unreachable = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/gone", min_size=0,
+                                            max_size=1)
+    ctx.pool, reachable = unreachable, ctx.pool
+    try:
+        yield
+    finally:
+        ctx.pool = reachable
+        await unreachable.close()

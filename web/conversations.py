@@ -17,6 +17,7 @@ import structlog
 from queues import store
 from switchboard.db import PG_DOWN
 from web.context import Context
+from web.errors import ApiError
 from web.sio.delivery import Delivery
 
 log = structlog.get_logger(__name__)
@@ -72,7 +73,10 @@ class Conversations:
             message = {"iid": interaction_id, "sender": sender, "agent": agent_id, "channel": channel, "text": text,
                        "at": at.isoformat()}
             # raises when Redis is down too: the sender gets an error, nothing is claimed as sent
-            await self.ctx.router.recorder.spool.push([(org_id, {"messages": [message]}, int(at.timestamp() * 1000))])
+            report = (org_id, {"messages": [message]}, int(at.timestamp() * 1000))
+            if await self.ctx.router.recorder.spool.push([report]):
+                raise ApiError(503, "service_unavailable", "the database is unreachable and the org's spool is full;"
+                               " retry shortly") from e
             log.warning("message_spooled_postgres_down", org_id=org_id, interaction_id=interaction_id,
                         sender=sender, error=repr(e))
             return None

@@ -4,8 +4,11 @@ import asyncio
 import re
 
 import pytest
-from desktop_fixtures import artifact, open_desktop
+from desktop_fixtures import artifact, open_desktop, post_json
+from harness import postgres_unreachable
 from playwright.async_api import expect
+
+from web.context import CTX
 
 pytestmark = pytest.mark.browser
 
@@ -83,3 +86,36 @@ async def test_web_chat_is_offered_accepted_answered_and_wrapped_up(new_page, or
         ("agent", "Hi Cora, let me check that invoice."),
         ("customer", "Thank you!"),
     ]
+
+
+async def test_an_sms_reply_shows_what_became_of_it(new_page, org, http, server):
+    """Off web chat a reply goes through the provider: the desktop shows its receipt as it moves
+    (here the org has no SMS provider set up, so the outbox gives up and the agent must see that)."""
+    agent = await new_page()
+    await open_desktop(agent, org.base, org.email("agent1"))
+    body = {"channel": "sms", "queue": "sales", "message": {"text": "Is my order shipped?"},
+            "customer": {"identity": {"type": "phone", "value": "+14155550188"}, "name": "Sam Sender"}}
+    status, created = await post_json(http, f"{org.base}/api/v1/interactions", body, org.api_key)
+    assert status == 201, created
+    card = agent.locator(f'.offer-card[data-interaction-id="{created["id"]}"]')
+    await card.get_by_role("button", name="Accept").click()
+    panel = agent.locator(f"#panel-{created['id']}")
+    await panel.get_by_label("Reply to Sam Sender").fill("Let me look it up.")
+    await panel.get_by_label("Reply to Sam Sender").press("Enter")
+    reply = panel.locator(".msg.from-agent", has_text="Let me look it up.")
+    await expect(reply.locator(".receipt")).to_have_text("Not delivered", timeout=10000)
+    await expect(reply).to_have_attribute("data-message-id", re.compile(r"^\d+$"))
+    # a customer's line has no receipt
+    await expect(panel.locator(".msg.from-customer .receipt")).to_have_count(0)
+
+    # while PostgreSQL is unreachable the reply waits in Redis, and the desktop says so; once it is
+    # saved (the spool replayed), its receipt arrives under its new id and finds the line
+    ctx = server.app[CTX]
+    async with postgres_unreachable(ctx):
+        await panel.get_by_label("Reply to Sam Sender").fill("Found it.")
+        await panel.get_by_label("Reply to Sam Sender").press("Enter")
+        later = panel.locator(".msg.from-agent", has_text="Found it.")
+        await expect(later.locator(".receipt")).to_have_text(re.compile("^Waiting for the database"))
+    await ctx.router.recorder.replay_spooled(org.id)  # or the reconciler's tick got there first
+    await expect(later.locator(".receipt")).to_have_text("Not delivered", timeout=10000)
+    await expect(later).to_have_attribute("data-message-id", re.compile(r"^\d+$"))

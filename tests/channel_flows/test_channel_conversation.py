@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from channel_flow_fixtures import (
     FakeProvider,
@@ -19,9 +18,9 @@ from channel_flow_fixtures import (
     sms_params,
     whatsapp_payload,
 )
+from harness import postgres_unreachable
 
 from channels.config import QueueHours, upsert_queue_hours
-from switchboard.process import free_port
 from web.context import CTX
 
 
@@ -106,15 +105,8 @@ async def test_a_reply_sent_while_postgres_is_unreachable_reaches_the_provider_o
     and queues it for the provider: not sent before, sent once after."""
     agent, iid = await connected_sms(http, org, agents, provider, sid="SM1010")
     ctx = server.app[CTX]
-    # this node loses PostgreSQL: a real pool whose server does not answer (nothing listens there)
-    unreachable = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/gone", min_size=0,
-                                            max_size=1)
-    ctx.pool, reachable = unreachable, ctx.pool
-    try:
+    async with postgres_unreachable(ctx):
         ack = await agent.call("message:send", {"interaction_id": iid, "text": "Stock arrives Friday"})
-    finally:
-        ctx.pool = reachable
-        await unreachable.close()
     assert ack["ok"] and ack["message_id"] is None, ack
     assert await pool.fetchval("SELECT count(*) FROM messages WHERE interaction_id=$1 AND sender='agent'",
                                uuid.UUID(iid)) == 0
@@ -128,6 +120,19 @@ async def test_a_reply_sent_while_postgres_is_unreachable_reaches_the_provider_o
     await asyncio.sleep(0.5)  # a second replay or a duplicate send would show here
     await ctx.router.recorder.replay_spooled(org.id)
     assert len(provider.sends()) == 1
+
+
+async def test_a_reply_neither_store_can_keep_is_refused_not_claimed_sent(http, org, agents, provider, server):
+    agent, iid = await connected_sms(http, org, agents, provider, sid="SM1011")
+    ctx = server.app[CTX]
+    spool = ctx.router.recorder.spool
+    async with postgres_unreachable(ctx):
+        spool.max_entries, cap = 0, spool.max_entries  # the org's spool is full
+        try:
+            ack = await agent.call("message:send", {"interaction_id": iid, "text": "Lost?"})
+        finally:
+            spool.max_entries = cap
+    assert not ack["ok"] and ack["error"]["code"] == "service_unavailable", ack
 
 
 async def test_second_sms_from_the_same_number_joins_the_open_conversation(http, org, agents, provider, pool):

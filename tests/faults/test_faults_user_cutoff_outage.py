@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,19 @@ async def supervisor_refusal(base: str, token: str) -> Any:
     sio, refused = await connect_to(base, "/supervisor", {"token": token})
     await sio.disconnect()
     return refused
+
+
+async def sign_in(page: Any, site: Site, local: str) -> None:
+    """Sign in on the agent desktop (not waiting for its socket: a test may expect it refused)."""
+    await page.goto(f"{site.org.base}/agent")
+    await page.get_by_label("Email").fill(site.org.email(local))
+    await page.get_by_label("Password").fill("switchboard")
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def on_desktop(page: Any, site: Site, local: str) -> None:
+    await sign_in(page, site, local)
+    await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
 
 
 async def test_a_socket_on_another_node_is_ended_when_its_agent_is_deactivated(site: Site, second_node: str) -> None:
@@ -239,10 +253,7 @@ async def test_the_desktop_retries_a_connect_refused_as_unavailable_and_connects
             page = await pages.new()
             await site.redis_down()
             try:
-                await page.goto(f"{site.org.base}/agent")
-                await page.get_by_label("Email").fill(site.org.email("agent5"))
-                await page.get_by_label("Password").fill("switchboard")
-                await page.get_by_role("button", name="Sign in").click()
+                await sign_in(page, site, "agent5")
                 banner = page.locator("#connection")
                 await expect(banner).to_contain_text("temporarily unavailable")
                 await expect(banner).to_have_attribute("data-state", "warn")
@@ -255,49 +266,41 @@ async def test_the_desktop_retries_a_connect_refused_as_unavailable_and_connects
             await pages.close()
 
 
-@pytest.mark.browser
-async def test_the_desktop_of_a_deactivated_agent_says_so_and_asks_to_sign_in(site: Site) -> None:
+@asynccontextmanager
+async def desktop_of(site: Site, local: str) -> AsyncIterator[tuple[aiohttp.ClientSession, str, Any]]:
+    """An agent's desktop signed in and connected, with an HTTP session and an admin token to act on it."""
     async with aiohttp.ClientSession() as http, chromium() as browser:
         admin = await login_token(http, site.org, "admin")
         pages = Pages(browser, viewport={"width": 1366, "height": 768}, timeout_ms=8000)
         try:
             page = await pages.new()
-            await page.goto(f"{site.org.base}/agent")
-            await page.get_by_label("Email").fill(site.org.email("agent3"))
-            await page.get_by_label("Password").fill("switchboard")
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
-            status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent3')}")
-            assert status == 200
-            # the sign-in view's alert: until the desktop hides, its own notices are alerts too (the
-            # "logged out" one here), and an ambiguous locator fails an expect at once
-            sign_in = page.locator("#login-view")
-            await expect(sign_in.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
-            await expect(sign_in.get_by_role("button", name="Sign in")).to_be_visible()
+            await on_desktop(page, site, local)
+            yield http, admin, page
         finally:
             await pages.close()
+
+
+@pytest.mark.browser
+async def test_the_desktop_of_a_deactivated_agent_says_so_and_asks_to_sign_in(site: Site) -> None:
+    async with desktop_of(site, "agent3") as (http, admin, page):
+        status, _ = await rest(http, site, admin, "DELETE", f"/api/v1/users/{site.user('agent3')}")
+        assert status == 200
+        # the sign-in view's alert: until the desktop hides, its own notices are alerts too (the
+        # "logged out" one here), and an ambiguous locator fails an expect at once
+        sign_in = page.locator("#login-view")
+        await expect(sign_in.get_by_role("alert")).to_contain_text("Your account was deactivated by an admin")
+        await expect(sign_in.get_by_role("button", name="Sign in")).to_be_visible()
 
 
 @pytest.mark.browser
 async def test_a_desktop_reopened_with_a_token_cut_off_meanwhile_says_why(site: Site) -> None:
     """Closed (navigated away) while the admin changed the password: the socket was not there to be
     told, so the refused connect says why instead of just "token revoked"."""
-    async with aiohttp.ClientSession() as http, chromium() as browser:
-        admin = await login_token(http, site.org, "admin")
-        pages = Pages(browser, viewport={"width": 1366, "height": 768}, timeout_ms=8000)
-        try:
-            page = await pages.new()
-            await page.goto(f"{site.org.base}/agent")
-            await page.get_by_label("Email").fill(site.org.email("agent5"))
-            await page.get_by_label("Password").fill("switchboard")
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.locator("body")).to_have_attribute("data-sessions", re.compile(r"^[1-9]"))
-            await page.goto("about:blank")
-            status, _ = await rest(http, site, admin, "PATCH", f"/api/v1/users/{site.user('agent5')}",
-                                   json={"password": "a-new-secret-7"})
-            assert status == 200
-            await page.goto(f"{site.org.base}/agent")  # the tab still holds the old token
-            sign_in = page.locator("#login-view")
-            await expect(sign_in.get_by_role("alert")).to_have_text("Your password was changed: sign in again.")
-        finally:
-            await pages.close()
+    async with desktop_of(site, "agent5") as (http, admin, page):
+        await page.goto("about:blank")
+        status, _ = await rest(http, site, admin, "PATCH", f"/api/v1/users/{site.user('agent5')}",
+                               json={"password": "a-new-secret-7"})
+        assert status == 200
+        await page.goto(f"{site.org.base}/agent")  # the tab still holds the old token
+        sign_in = page.locator("#login-view")
+        await expect(sign_in.get_by_role("alert")).to_have_text("Your password was changed: sign in again.")

@@ -8,6 +8,16 @@ import { showProfile } from "./profile.js";
 import { wrapUpForm } from "./wrapup.js";
 
 const DEADLINES_KEY = "switchboard.wrapupDeadlines";
+// What a reply on a provider channel (SMS, WhatsApp, ...) has become; web chat is live, so has none.
+const RECEIPTS = {
+  saving: "Waiting for the database — sent once it is back",
+  sending: "Sending…",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+  failed: "Not delivered",
+};
+const LIVE_CHANNELS = new Set(["chat", "voice"]);
 
 function loadDeadlines() {
   try {
@@ -80,13 +90,27 @@ export class ConversationDesk {
   message(m) {
     const c = this.open.get(m.interaction_id);
     if (!c) return;
-    c.transcript.push({ from: m.from, text: m.text, at: m.at });
-    c.list.append(this._line(c, { from: m.from, text: m.text, at: m.at }));
+    const entry = { id: m.id ?? null, from: m.from, text: m.text, at: m.at, status: m.status ?? null };
+    c.transcript.push(entry);
+    c.list.append(this._line(c, entry));
     c.list.scrollTop = c.list.scrollHeight;
     if (this.selected !== m.interaction_id) {
       c.unread += 1;
       this._tabLabel(c);
     }
+  }
+
+  /** message:status: a reply's receipt from the provider (or the outbox giving up on it). A reply
+   * saved only after a database outage gets its id here: the oldest one still waiting takes it. */
+  status({ interaction_id: iid, message_id: mid, status }) {
+    const c = this.open.get(iid);
+    if (!c) return;
+    const m = c.transcript.find((x) => x.id === mid)
+      ?? c.transcript.find((x) => x.from === "agent" && x.id == null && x.status === "saving");
+    if (!m) return;
+    m.id = mid;
+    m.status = status;
+    m.el?.replaceWith(this._line(c, m));
   }
 
   /** interaction:ended → the wrap-up dialog with its countdown (a transfer just closes the tab). */
@@ -193,10 +217,13 @@ export class ConversationDesk {
 
   _line(c, m) {
     const who = m.from === "agent" ? "You" : m.from === "customer" ? (c.it.customer?.name || "Customer") : humanize(m.from);
-    return h("li", { class: `msg from-${m.from}` },
+    const receipt = m.from === "agent" && !LIVE_CHANNELS.has(c.it.channel) ? (m.status ?? "sending") : null;
+    m.el = h("li", { class: `msg from-${m.from}`, dataset: m.id != null ? { messageId: String(m.id) } : {} },
       h("span", { class: "sender" }, who), " ",
       h("time", { datetime: m.at ?? "" }, clockTime(m.at)),
-      h("p", { class: "text" }, m.text));
+      h("p", { class: "text" }, m.text),
+      receipt ? h("span", { class: "receipt", dataset: { status: receipt } }, RECEIPTS[receipt] ?? humanize(receipt)) : null);
+    return m.el;
   }
 
   _renderComposer(c) {
@@ -237,7 +264,9 @@ export class ConversationDesk {
       }
       c.reply.value = "";
       this.drafts.delete(id);
-      this.message({ interaction_id: id, from: "agent", text, at: ack.at });
+      // no id: the database is down and the reply waits in Redis to be saved (and sent, off web chat)
+      this.message({ interaction_id: id, from: "agent", text, at: ack.at, id: ack.message_id,
+        status: ack.message_id == null ? "saving" : null });
     };
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();

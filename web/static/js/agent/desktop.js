@@ -142,6 +142,7 @@ function startDesktop() {
     desk.connected(interaction);
   });
   conn.on("message", (m) => desk.message(m));
+  conn.on("message:status", (m) => desk.status(m));
   conn.on("interaction:ended", (e) => desk.ended(e));
   conn.on("interaction:completed", (c) => desk.completed(c));
 }
