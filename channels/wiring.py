@@ -20,6 +20,7 @@ import structlog
 
 from channels import events
 from channels import keys as channel_keys
+from channels.inbound_spool import InboundSpool
 from channels.model import CHANNELS, Db
 from channels.outbox import OutboxWorker, enqueue_interaction_reply
 from queues.store import RecordedReport
@@ -352,7 +353,7 @@ def install(ctx: Context) -> EventPublisher:
         ctx.extras["conversations"].outbound[channel] = send
     publisher = EventPublisher(ctx.pool, ctx.redis)
     ctx.router.recorder.add_hook(publisher)
-    ctx.extras.update(event_publisher=publisher, message_status=notify)
+    ctx.extras.update(event_publisher=publisher, message_status=notify, inbound_spool=InboundSpool(ctx.redis))
     return publisher
 
 

@@ -55,11 +55,25 @@ return n
 Writer = Callable[[asyncpg.Connection, list[RecordedReport]], Awaitable[None]]
 
 
-def _entry_id(raw: str) -> str:
+def entry_id(raw: str) -> str:
     try:
         return str(jsonwire.loads(raw)["id"])
     except (ValueError, TypeError, KeyError):  # not even an entry: name it by its content
         return "sha1:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+async def set_aside(redis: aioredis.Redis, refused_key: str, raw: str) -> None:
+    """An entry that failed as data (not an outage), kept for a person to look at, by entry id: a
+    node draining the same entries at once sets the same field."""
+    await redis.hset(refused_key, entry_id(raw), raw)
+
+
+async def leave_drain_set(redis: aioredis.Redis, orgs_key: str, spool_key: str, org_id: str) -> None:
+    """Done with the org's spool, unless an entry was pushed since the last read: then the next
+    tick comes back for it (the pusher adds the org after pushing, so one of the two sees it)."""
+    await redis.srem(orgs_key, org_id)
+    if await redis.llen(spool_key):
+        await redis.sadd(orgs_key, org_id)
 
 
 class ReportSpool:
@@ -115,17 +129,14 @@ class ReportSpool:
                     except Exception:
                         log.exception("report_spool_entry_refused", org_id=org_id)
                         REPORTS_SPOOLED.labels("refused").inc()
-                        # by entry id: a node draining the same entries at once sets the same field
-                        await self.redis.hset(keys.report_spool_refused(org_id), _entry_id(one), one)
+                        await set_aside(self.redis, keys.report_spool_refused(org_id), one)
             await self._trim(keys=[spool_key], args=[len(raw), raw[0], raw[-1]])
         if applied:
             REPORTS_SPOOLED.labels("replayed").inc(applied)
             log.info("report_spool_replayed", org_id=org_id, reports=applied)
             # ids matter only until their entries have left Redis, which the trim above just did
             await pool.execute("DELETE FROM report_spool_applied WHERE applied_at < now() - interval '1 day'")
-        await self.redis.srem(keys.spooled_orgs(), org_id)
-        if await self.redis.llen(spool_key):  # pushed since the last read: keep the org for the next tick
-            await self.redis.sadd(keys.spooled_orgs(), org_id)
+        await leave_drain_set(self.redis, keys.spooled_orgs(), spool_key, org_id)
         return applied
 
     async def _apply(self, pool: asyncpg.Pool, org_id: str, raw: list[Any], write: Writer) -> int:

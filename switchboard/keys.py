@@ -127,3 +127,18 @@ def report_spool_refused(org_id: str) -> str:
 def spooled_orgs() -> str:
     """Orgs whose report spool may hold entries: what the reconcilers drain each tick."""
     return f"{PREFIX}:spooled-orgs"
+
+
+def inbound_spool(org_id: str) -> str:
+    """Verified channel webhooks PostgreSQL could not take, oldest first (channels/inbound_spool.py)."""
+    return f"{org(org_id)}inbound-spool"
+
+
+def inbound_spool_refused(org_id: str) -> str:
+    """Spooled webhooks that failed as data when processed, by entry id (for a person to look at)."""
+    return f"{org(org_id)}inbound-spool:refused"
+
+
+def inbound_spooled_orgs() -> str:
+    """Orgs whose inbound spool may hold webhooks: what the reconcilers drain each tick."""
+    return f"{PREFIX}:inbound-spooled-orgs"

@@ -70,6 +70,16 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
+async def quiet_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A database of the test Redis that no app serves. Spool tests use it: the test server's
+    reconciler drains every org's spool in its own, and could get to a test's entries between the
+    push and the test's look."""
+    client = aioredis.from_url(redis_url.rsplit("/", 1)[0] + "/3", decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def org_id() -> str:
     """A fresh organisation id, so each test's Redis keys and rows are its own."""
     return f"t{uuid.uuid4().hex[:10]}"

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from agents import presence
 from agents.store import agent_profile
+from channels.inbound_spool import InboundSpool
 from queues.config import QueueCache
 from routing.reconciler import reconcile_all, reconcile_org
 from routing.router import Router
@@ -30,6 +31,7 @@ from switchboard.db import PG_DOWN, create_pool
 from switchboard.settings import Settings
 from web import openapi
 from web.api import load_modules
+from web.api.webhooks import replay_spooled as replay_spooled_webhooks
 from web.context import CTX, Context
 from web.conversations import Conversations
 from web.errors import error_middleware, error_response
@@ -287,6 +289,9 @@ async def periodic_reconcile(ctx: Context) -> None:
             try:  # reports PostgreSQL missed; while it is still down, the Redis-only work below goes on
                 for org_id in await ctx.router.recorder.spool.spooled_orgs():
                     await ctx.router.recorder.replay_spooled(org_id)
+                inbound: InboundSpool | None = ctx.extras.get("inbound_spool")
+                for org_id in await inbound.spooled_orgs() if inbound else []:  # then the webhooks it missed
+                    await replay_spooled_webhooks(ctx, org_id)
             except PG_DOWN as e:
                 log.info("report_spool_waiting", error=repr(e))
             if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from report_event_fixtures import (
     SALES,
     completions,
@@ -23,6 +24,12 @@ from report_event_fixtures import (
 from routing.recorder import ReportRecorder
 from routing.spool import ReportSpool
 from switchboard import jsonwire, keys
+
+
+@pytest.fixture
+def redis(quiet_redis: Any) -> Any:
+    """The routing env on a Redis database no test server drains spools from."""
+    return quiet_redis
 
 
 async def spooled(env: Any) -> int:

@@ -16,8 +16,10 @@ from aiohttp import web
 from channels import email, meta, twilio, wiring
 from channels.config import ChannelConfig, get_channel_config, webhook_secret
 from channels.inbound import InboundDeps, InboundOutcome, accept_message
+from channels.inbound_spool import InboundSpool
 from channels.model import StatusUpdate, WebhookBatch, WebhookError
 from channels.receipts import apply_status
+from switchboard.db import PG_DOWN
 from switchboard.redis_conn import REDIS_DOWN
 from web.api.interactions import live_position
 from web.context import Context, ctx_of
@@ -30,6 +32,8 @@ MAX_WEBHOOK_BYTES = 128 * 1024
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# The answer to a webhook kept in the inbound spool: accepted, processed once PostgreSQL is back.
+SPOOLED = {"messages": [], "statuses_applied": 0, "spooled": True}
 
 
 def public_url(request: web.Request) -> str:
@@ -40,11 +44,24 @@ def public_url(request: web.Request) -> str:
 
 
 async def channel_config(ctx: Context, org_id: str, channel: str) -> ChannelConfig:
-    if await ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id) is None:
-        raise ApiError(404, "unknown_org", f"no organisation {org_id!r}")
-    config = await get_channel_config(ctx.pool, org_id, channel)
+    """The channel's settings from PostgreSQL; while it is down, the ones this process last read
+    (so a webhook can still be verified, then spooled), if it has served this channel since start."""
+    last: dict[tuple[str, str], ChannelConfig] = ctx.extras.setdefault("webhook_configs", {})
+    try:
+        if await ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id) is None:
+            raise ApiError(404, "unknown_org", f"no organisation {org_id!r}")
+        config = await get_channel_config(ctx.pool, org_id, channel)
+    except PG_DOWN:
+        if (org_id, channel) in last:
+            return last[(org_id, channel)]
+        raise
+    except ApiError:
+        last.pop((org_id, channel), None)
+        raise
     if config is None:
+        last.pop((org_id, channel), None)
         raise ApiError(404, "channel_not_configured", f"{channel} is not configured for this organisation")
+    last[(org_id, channel)] = config
     if not config.enabled:
         raise ApiError(403, "channel_suspended", f"the {channel} channel is suspended by an administrator")
     return config
@@ -119,6 +136,37 @@ async def process(
     return outcomes, changed
 
 
+async def process_or_spool(
+    ctx: Context, config: ChannelConfig, batch: WebhookBatch
+) -> tuple[list[InboundOutcome | WebhookError], int] | None:
+    """``process``, or None when PostgreSQL is down and the verified batch was kept in the inbound
+    spool instead (processed by a reconcile tick once it is back). Refused as before (503, and the
+    provider may retry) when Redis cannot keep it either."""
+    try:
+        return await process(ctx, config, batch)
+    except PG_DOWN as e:
+        spool: InboundSpool = ctx.extras["inbound_spool"]
+        try:
+            kept = await spool.push(config.org_id, config.channel, batch)
+        except REDIS_DOWN:
+            raise e from None
+        if not kept:
+            raise
+        log.warning("webhook_spooled_postgres_down", org_id=config.org_id, channel=config.channel,
+                    messages=len(batch.messages), statuses=len(batch.statuses), error=repr(e))
+        return None
+
+
+async def replay_spooled(ctx: Context, org_id: str) -> int:
+    """Process the org's webhooks kept while PostgreSQL was down, with the channel's current settings."""
+
+    async def handle(channel: str, batch: WebhookBatch) -> None:
+        await process(ctx, await channel_config(ctx, org_id, channel), batch)
+
+    spool: InboundSpool = ctx.extras["inbound_spool"]
+    return await spool.drain(org_id, handle)
+
+
 def single_outcome(outcomes: list[InboundOutcome | WebhookError]) -> InboundOutcome | None:
     """One-message providers (Twilio, the email relay) get the message's own refusal as the answer."""
     accepted: InboundOutcome | None = None
@@ -174,8 +222,9 @@ async def _twilio(request: web.Request) -> web.Response:
         raise refuse(e) from e
     except ValueError as e:
         raise ApiError(503, "channel_misconfigured", f"sms provider settings are incomplete: {e}") from e
-    outcomes, _ = await process(ctx, config, batch)
-    single_outcome(outcomes)
+    result = await process_or_spool(ctx, config, batch)
+    if result is not None:
+        single_outcome(result[0])
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
@@ -198,7 +247,10 @@ async def _meta(request: web.Request, channel: str) -> web.Response:
         batch = read(raw, request.headers, webhook_secret(config))
     except WebhookError as e:
         raise refuse(e) from e
-    outcomes, changed = await process(ctx, config, batch)
+    result = await process_or_spool(ctx, config, batch)
+    if result is None:
+        return web.json_response(SPOOLED)
+    outcomes, changed = result
     retry_if_transient(outcomes)
     # Meta retries a whole batch on anything but 200, so per-message refusals are reported in the body.
     return web.json_response(summary(outcomes, changed))
@@ -230,9 +282,11 @@ async def email_inbound(request: web.Request) -> web.Response:
         raise refuse(e) from e
     except ValueError as e:
         raise ApiError(503, "channel_misconfigured", f"email provider settings are incomplete: {e}") from e
-    outcomes, changed = await process(ctx, config, batch)
-    outcome = single_outcome(outcomes)
-    return web.json_response(summary([outcome] if outcome else [], changed))
+    result = await process_or_spool(ctx, config, batch)
+    if result is None:
+        return web.json_response(SPOOLED)
+    outcome = single_outcome(result[0])
+    return web.json_response(summary([outcome] if outcome else [], result[1]))
 
 
 async def on_startup(ctx: Context, background: bool) -> list[asyncio.Task[None]]:
