@@ -37,9 +37,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+# asyncpg waits 60 s for a new connection by default. A PostgreSQL that stopped answering (a
+# partition, a host gone) would hold each request that long, past a provider's webhook timeout
+# (Twilio: 15 s) and the spools that keep work through an outage.
+CONNECT_TIMEOUT_S = 5.0
+
+
+async def create_pool(
+    dsn: str, min_size: int = 2, max_size: int = 20, connect_timeout_s: float = CONNECT_TIMEOUT_S
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
+        timeout=connect_timeout_s,
     )
     assert pool is not None
     return pool

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     license_public_key_file: Path = PACKAGE_DIR / "dev_keys" / "vendor_public.pem"
     db_pool_min: int = 2
     db_pool_max: int = 20
+    # A new PostgreSQL connection that takes longer fails (as PostgreSQL down) instead of hanging.
+    db_connect_timeout_s: float = 5.0
     # How often each process polls Redis timers (offer timeouts, escalation, wrap-up, seat grace).
     timer_poll_ms: int = 100
     seat_grace_s: int = 60

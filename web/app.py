@@ -180,7 +180,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *, background: bo
         app.router.add_static("/vendor/", vendor)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        pool = await create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.db_connect_timeout_s
+        )
         redis = redis_conn.connect(settings.redis_url, cluster=settings.redis_cluster)
         if settings.redis_cluster:
             try:  # learn the slot map now: the node inbox subscribes before any command runs
