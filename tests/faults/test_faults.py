@@ -2,6 +2,8 @@
 scripted agents: kill -9 of a server mid-offer and mid-conversation, a Redis restart under load,
 a PostgreSQL restart under load, agent sockets dropped. Every interaction accepted with a 2xx
 must end exactly once, never be held by two agents at once, and no license cap may be exceeded.
+Then PostgreSQL outages met by work in flight: a web chat whose messages wait in the spool, SMS
+webhooks kept in the inbound spool, a node killed meanwhile.
 """
 
 from __future__ import annotations
