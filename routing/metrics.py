@@ -1,6 +1,6 @@
 """Prometheus metrics of the routing engine."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 OFFERS = Counter("switchboard_offers_total", "Offer outcomes", ["outcome"])
 DECISION_SECONDS = Histogram(
@@ -27,3 +27,6 @@ REPORTS_SPOOLED = Counter(
     " full, or Redis down too), or refused on replay (entries set aside in the org's dead-letter hash)",
     ["outcome"],
 )
+# Set each reconcile tick, before the drain: a backlog that grows tick after tick is PostgreSQL
+# still down (or refusing); every node reports the same figure, so aggregate with max().
+SPOOL_WAITING = Gauge("switchboard_spool_waiting", "Entries waiting in Redis for PostgreSQL, by spool", ["spool"])

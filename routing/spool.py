@@ -62,6 +62,11 @@ def entry_id(raw: str) -> str:
         return "sha1:" + hashlib.sha1(raw.encode()).hexdigest()
 
 
+async def waiting(redis: aioredis.Redis, orgs_key: str, spool_key: Callable[[str], str]) -> int:
+    """Entries waiting in one kind of spool, over every org that has some (a handful, at most)."""
+    return sum([int(await redis.llen(spool_key(org_id))) for org_id in await redis.smembers(orgs_key)])
+
+
 async def set_aside(redis: aioredis.Redis, refused_key: str, raw: str) -> None:
     """An entry that failed as data (not an outage), kept for a person to look at, by entry id: a
     node draining the same entries at once sets the same field."""

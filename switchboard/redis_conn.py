@@ -51,6 +51,7 @@ class Script:
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._loading: asyncio.Future[Any] | None = None
 
     async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None) -> Any:
         c = self.client if client is None else client
@@ -59,8 +60,16 @@ class Script:
         try:
             return await c.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await c.script_load(self.source)
+            await self._load(c)
             return await c.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def _load(self, c: Any) -> None:
+        """One SCRIPT LOAD for all the callers that met NOSCRIPT together. After a restart a poller
+        round calls a script for every org at once; on a cluster each load goes to every node, and
+        hundreds of them ran the client out of connections (MaxConnectionsError)."""
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(c.script_load(self.source))
+        await asyncio.shield(self._loading)
 
 
 class ScriptRegistry:

@@ -75,6 +75,7 @@ async def quiet_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     reconciler drains every org's spool in its own, and could get to a test's entries between the
     push and the test's look."""
     client = aioredis.from_url(redis_url.rsplit("/", 1)[0] + "/3", decode_responses=True)
+    await client.flushdb()  # its own, so each test starts from nothing
     yield client
     await client.aclose()
 

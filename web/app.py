@@ -22,8 +22,10 @@ from agents import presence
 from agents.store import agent_profile
 from channels.inbound_spool import InboundSpool
 from queues.config import QueueCache
+from routing.metrics import SPOOL_WAITING
 from routing.reconciler import reconcile_all, reconcile_org
 from routing.router import Router
+from routing.spool import waiting as spool_waiting
 from routing.timers import TimerPoller, stop_task
 from switchboard import jsonwire, keys, redis_conn
 from switchboard.clock import Clock, SystemClock
@@ -288,6 +290,10 @@ async def periodic_reconcile(ctx: Context) -> None:
             for org_id in list(ctx.router.unplaced):  # stored while Redis was down: queue them now
                 await reconcile_org(ctx.pool, ctx.redis, ctx.router, ctx.queues, org_id)
                 ctx.router.unplaced.discard(org_id)
+            backlog = {"reports": (keys.spooled_orgs(), keys.report_spool),
+                       "webhooks": (keys.inbound_spooled_orgs(), keys.inbound_spool)}
+            for spool_name, (orgs_key, spool_key) in backlog.items():
+                SPOOL_WAITING.labels(spool_name).set(await spool_waiting(ctx.redis, orgs_key, spool_key))
             try:  # reports PostgreSQL missed; while it is still down, the Redis-only work below goes on
                 for org_id in await ctx.router.recorder.spool.spooled_orgs():
                     await ctx.router.recorder.replay_spooled(org_id)

@@ -96,3 +96,20 @@ async def test_one_script_object_per_source(client: aioredis.Redis) -> None:
     source = "return 1"
     assert client.register_script(source) is client.register_script(source.encode())
     assert client.register_script(source) is not client.register_script("return 2")
+
+
+async def _script_loads(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_script|load", {}).get("calls", 0))
+
+
+async def test_callers_meeting_noscript_together_load_the_script_once(client: aioredis.Redis, key: str) -> None:
+    """After a restart a round over every org calls a script at once; each caller loading it for
+    itself ran a cluster client out of connections (a load goes to every node)."""
+    script = client.register_script(f"return redis.call('INCR', KEYS[1]) -- {uuid.uuid4().hex}")
+    await client.script_flush()  # as a restarted Redis (other clients reload theirs on NOSCRIPT)
+    before = await _script_loads(client)
+    results = await asyncio.gather(*(script(keys=[key]) for _ in range(200)))
+    assert sorted(results) == list(range(1, 201))
+    # ours loaded once; the test server's own scripts may reload meanwhile, a few, never 200
+    assert await _script_loads(client) - before < 30
