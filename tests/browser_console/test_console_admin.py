@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from console_fixtures import artifact, chat, post_interaction, sign_in
 from harness import login_token
 from playwright.async_api import expect
+
+from switchboard import keys
 
 pytestmark = pytest.mark.browser
 
@@ -111,3 +116,19 @@ async def test_row_deletes_ask_first_where_they_should_then_reload_the_table(pag
         assert "meeting" not in {c["code"] for c in (await r.json())["items"]}
     async with http.get(f"{org.base}/api/v1/api-keys", headers={"Authorization": f"Bearer {token}"}) as r:
         assert all(k["revoked_at"] is None for k in (await r.json())["items"])
+
+
+async def test_an_admin_reads_what_postgresql_refused_and_discards_it(page, org, redis):
+    # a webhook entry set aside during an outage (the outage tests make real ones)
+    entry = {"id": "abc", "channel": "sms", "batch": {"messages": [], "statuses": []}}
+    await redis.hset(keys.inbound_spool_refused(org.id), "abc", json.dumps(entry))
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await sign_in(page, org.base, "/admin#spools", org.email("admin"))
+    hooks = page.get_by_role("article", name="Channel webhooks")
+    await expect(hooks.locator(".spool-counts")).to_have_text("0 waiting for PostgreSQL · 1 refused")
+    await expect(hooks.locator("pre.entry")).to_contain_text('"channel": "sms"')
+    reports = page.get_by_role("article", name="Routing reports and conversation messages")
+    await expect(reports.get_by_role("button", name="Retry refused")).to_be_disabled()
+    await hooks.get_by_role("button", name="Discard refused channel webhooks").click()
+    await expect(hooks.locator(".spool-counts")).to_have_text("0 waiting for PostgreSQL · 0 refused")
+    assert await redis.hlen(keys.inbound_spool_refused(org.id)) == 0

@@ -6,6 +6,7 @@ import { codesSection } from './codes.js';
 import { keysSection } from './keys.js';
 import { licensesSection } from './licenses.js';
 import { queuesSection } from './queues.js';
+import { spoolsSection } from './spools.js';
 import { usersSection } from './users.js';
 
 const SECTIONS = {
@@ -15,6 +16,7 @@ const SECTIONS = {
   'api-keys': keysSection,
   channels: channelsSection,
   licenses: licensesSection,
+  spools: spoolsSection,
 };
 
 function start() {
