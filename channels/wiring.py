@@ -23,9 +23,11 @@ from channels import keys as channel_keys
 from channels.inbound_spool import InboundSpool
 from channels.model import CHANNELS, Db
 from channels.outbox import OutboxWorker, enqueue_interaction_reply
+from channels.settings_copy import ChannelSettingsCopy
 from queues.store import RecordedReport
 from switchboard import keys
 from switchboard.clock import Clock, to_datetime
+from switchboard.db import PG_DOWN
 
 if TYPE_CHECKING:
     from web.context import Context
@@ -353,7 +355,8 @@ def install(ctx: Context) -> EventPublisher:
         ctx.extras["conversations"].outbound[channel] = send
     publisher = EventPublisher(ctx.pool, ctx.redis)
     ctx.router.recorder.add_hook(publisher)
-    ctx.extras.update(event_publisher=publisher, message_status=notify, inbound_spool=InboundSpool(ctx.redis))
+    ctx.extras.update(event_publisher=publisher, message_status=notify, inbound_spool=InboundSpool(ctx.redis),
+                      channel_settings=ChannelSettingsCopy())
     return publisher
 
 
@@ -372,6 +375,11 @@ async def run_outbox(ctx: Context) -> None:
 
 async def start(ctx: Context, background: bool) -> list[asyncio.Task[None]]:
     install(ctx)
+    copy: ChannelSettingsCopy = ctx.extras["channel_settings"]
+    try:
+        await copy.refresh(ctx.pool)  # every org's, so this node can verify webhooks through an outage
+    except PG_DOWN as e:  # the reconcile ticks read them once PostgreSQL answers
+        log.warning("channel_settings_not_read", error=repr(e))
     if not background:
         return []
     return [asyncio.create_task(run_outbox(ctx), name="outbox-worker")]

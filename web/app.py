@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from agents import presence
 from agents.store import agent_profile
 from channels.inbound_spool import InboundSpool
+from channels.settings_copy import ChannelSettingsCopy
 from queues.config import QueueCache
 from routing.metrics import SPOOL_WAITING
 from routing.reconciler import reconcile_all, reconcile_org
@@ -297,6 +298,9 @@ async def periodic_reconcile(ctx: Context) -> None:
             try:  # reports PostgreSQL missed; while it is still down, the Redis-only work below goes on
                 for org_id in await ctx.router.recorder.spool.spooled_orgs():
                     await ctx.router.recorder.replay_spooled(org_id)
+                settings_copy: ChannelSettingsCopy | None = ctx.extras.get("channel_settings")
+                if settings_copy is not None:  # for verifying webhooks, should PostgreSQL go down
+                    await settings_copy.refresh(ctx.pool)
                 inbound: InboundSpool | None = ctx.extras.get("inbound_spool")
                 for org_id in await inbound.spooled_orgs() if inbound else []:  # then the webhooks it missed
                     await replay_spooled_webhooks(ctx, org_id)

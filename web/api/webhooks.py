@@ -19,6 +19,7 @@ from channels.inbound import InboundDeps, InboundOutcome, accept_message
 from channels.inbound_spool import InboundSpool
 from channels.model import StatusUpdate, WebhookBatch, WebhookError
 from channels.receipts import apply_status
+from channels.settings_copy import ChannelSettingsCopy
 from switchboard.db import PG_DOWN
 from switchboard.redis_conn import REDIS_DOWN
 from web.api.interactions import live_position
@@ -44,24 +45,25 @@ def public_url(request: web.Request) -> str:
 
 
 async def channel_config(ctx: Context, org_id: str, channel: str) -> ChannelConfig:
-    """The channel's settings from PostgreSQL; while it is down, the ones this process last read
-    (so a webhook can still be verified, then spooled), if it has served this channel since start."""
-    last: dict[tuple[str, str], ChannelConfig] = ctx.extras.setdefault("webhook_configs", {})
+    """The channel's settings from PostgreSQL; while it is down, this process's copy of them
+    (channels/settings_copy.py), so a webhook can still be verified and then spooled."""
+    copy: ChannelSettingsCopy = ctx.extras["channel_settings"]
     try:
         if await ctx.pool.fetchval("SELECT 1 FROM orgs WHERE id=$1", org_id) is None:
             raise ApiError(404, "unknown_org", f"no organisation {org_id!r}")
         config = await get_channel_config(ctx.pool, org_id, channel)
     except PG_DOWN:
-        if (org_id, channel) in last:
-            return last[(org_id, channel)]
-        raise
+        known = copy.get(org_id, channel)
+        if known is None:
+            raise
+        config = known
     except ApiError:
-        last.pop((org_id, channel), None)
+        copy.forget(org_id, channel)
         raise
     if config is None:
-        last.pop((org_id, channel), None)
+        copy.forget(org_id, channel)
         raise ApiError(404, "channel_not_configured", f"{channel} is not configured for this organisation")
-    last[(org_id, channel)] = config
+    copy.remember(config)
     if not config.enabled:
         raise ApiError(403, "channel_suspended", f"the {channel} channel is suspended by an administrator")
     return config
