@@ -34,6 +34,7 @@ from switchboard.db import PG_DOWN, create_pool
 from switchboard.settings import Settings
 from web import openapi
 from web.api import load_modules
+from web.api.spools import SPOOLS
 from web.api.webhooks import replay_spooled as replay_spooled_webhooks
 from web.context import CTX, Context
 from web.conversations import Conversations
@@ -278,9 +279,9 @@ async def seat_grace(ctx: Context, org_id: str, agent_id: str, member: str) -> N
 
 
 async def periodic_reconcile(ctx: Context) -> None:
-    """Every few seconds: agents whose sockets all died with their node start their grace, and routing
-    reports spooled while PostgreSQL was down are written; every reconcile interval (one process at a
-    time): PostgreSQL-open interactions missing from Redis are queued again."""
+    """Every few seconds: what waited for PostgreSQL is written (``catch_up``), agents whose sockets
+    all died with their node start their grace; every reconcile interval (one process at a time):
+    PostgreSQL-open interactions missing from Redis are queued again."""
     delivery: Delivery = ctx.extras["delivery"]
     every = ctx.settings.reconcile_interval_s
     tick = min(5.0, every)
@@ -291,19 +292,8 @@ async def periodic_reconcile(ctx: Context) -> None:
             for org_id in list(ctx.router.unplaced):  # stored while Redis was down: queue them now
                 await reconcile_org(ctx.pool, ctx.redis, ctx.router, ctx.queues, org_id)
                 ctx.router.unplaced.discard(org_id)
-            backlog = {"reports": (keys.spooled_orgs(), keys.report_spool),
-                       "webhooks": (keys.inbound_spooled_orgs(), keys.inbound_spool)}
-            for spool_name, (orgs_key, spool_key) in backlog.items():
-                SPOOL_WAITING.labels(spool_name).set(await spool_waiting(ctx.redis, orgs_key, spool_key))
-            try:  # reports PostgreSQL missed; while it is still down, the Redis-only work below goes on
-                for org_id in await ctx.router.recorder.spool.spooled_orgs():
-                    await ctx.router.recorder.replay_spooled(org_id)
-                settings_copy: ChannelSettingsCopy | None = ctx.extras.get("channel_settings")
-                if settings_copy is not None:  # for verifying webhooks, should PostgreSQL go down
-                    await settings_copy.refresh(ctx.pool)
-                inbound: InboundSpool | None = ctx.extras.get("inbound_spool")
-                for org_id in await inbound.spooled_orgs() if inbound else []:  # then the webhooks it missed
-                    await replay_spooled_webhooks(ctx, org_id)
+            try:  # while PostgreSQL is still down, the Redis-only work below goes on
+                await catch_up(ctx)
             except PG_DOWN as e:
                 log.info("report_spool_waiting", error=repr(e))
             if await ctx.redis.set(keys.reconcile_lock() + ":orphans", ctx.node_id, nx=True, px=int(tick * 800)):
@@ -317,6 +307,23 @@ async def periodic_reconcile(ctx: Context) -> None:
                         await ctx.licenses.record_peaks(r["id"])
         except Exception as e:
             log.warning("periodic_reconcile_failed", error=repr(e))
+
+
+async def catch_up(ctx: Context) -> None:
+    """The spools' backlog for the gauge, then what they hold written: routing reports and messages
+    first, then channel webhooks (with the channel settings copy, which every tick brings up to date
+    for verifying webhooks should PostgreSQL go down)."""
+    for name, (spool_key, _, orgs_key) in SPOOLS.items():
+        SPOOL_WAITING.labels(name).set(await spool_waiting(ctx.redis, orgs_key, spool_key))
+    for org_id in await ctx.router.recorder.spool.spooled_orgs():
+        await ctx.router.recorder.replay_spooled(org_id)
+    settings_copy: ChannelSettingsCopy | None = ctx.extras.get("channel_settings")
+    inbound: InboundSpool | None = ctx.extras.get("inbound_spool")
+    if settings_copy is None or inbound is None:  # an app without the channels wired
+        return
+    await settings_copy.refresh(ctx.pool)
+    for org_id in await inbound.spooled_orgs():
+        await replay_spooled_webhooks(ctx, org_id)
 
 
 async def orphan_sweep(ctx: Context, delivery: Delivery) -> None:

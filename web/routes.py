@@ -23,6 +23,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 BODY = web.RequestKey("body", object)
 ALL_USERS = ("agent", "supervisor", "admin")
 STAFF = ("supervisor", "admin")
+ADMIN = ("admin",)
 
 
 @dataclass

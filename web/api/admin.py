@@ -20,11 +20,10 @@ from web.auth import api_key_hash, hash_password, new_api_key, token_time
 from web.context import Context, ctx_of
 from web.errors import ApiError
 from web.revocation import Revocations, revocations_for
-from web.routes import STAFF, api, body, principal
+from web.routes import ADMIN, STAFF, api, body, principal
 from web.security import forget_api_key
 from web.sessions import Reason, end_sessions
 
-ADMIN = ("admin",)
 # Shape only: deliverability is not ours to judge, and reserved names like .test are fine here.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

@@ -24,9 +24,8 @@ from channels.config import (
 from channels.model import CHANNELS, Channel
 from web.context import Context, ctx_of
 from web.errors import ApiError
-from web.routes import api, body, int_query, principal
+from web.routes import ADMIN, api, body, int_query, principal
 
-ADMIN = ("admin",)
 INTEGRATORS = ("admin", "integration")
 
 

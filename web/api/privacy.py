@@ -15,10 +15,9 @@ from customers import profiles
 from switchboard import keys
 from web.context import Context, ctx_of
 from web.errors import ApiError
-from web.routes import api, body, principal
+from web.routes import ADMIN, api, body, principal
 
 log = structlog.get_logger(__name__)
-ADMIN = ("admin",)
 PURGE_EVERY_S = 3600
 
 

@@ -13,9 +13,8 @@ from pydantic import BaseModel
 from switchboard import jsonwire, keys
 from web.context import ctx_of
 from web.errors import ApiError
-from web.routes import api, principal
+from web.routes import ADMIN, api, principal
 
-ADMIN = ("admin",)
 # spool name → (its list, its refused hash, the set of orgs the reconcilers drain), per org
 SPOOLS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str]] = {
     "reports": (keys.report_spool, keys.report_spool_refused, keys.spooled_orgs()),
