@@ -28,6 +28,8 @@ from switchboard.clock import Clock, ms
 log = structlog.get_logger(__name__)
 Handler = Callable[[str, list[str], str], Awaitable[None]]
 LEASE_MS = 30_000
+# A handler that failed (mostly a store's blip) runs again after this, doubling up to the lease.
+RETRY_MS = 1_000
 SWEEP_EVERY_S = 1.0
 DUE_LIMIT = 200
 CHUNK = 1000
@@ -66,6 +68,7 @@ class TimerPoller:
         }
         self.due_limit = DUE_LIMIT  # timers claimed per org per round
         self._last_sweep = 0.0
+        self._failures: dict[str, int] = {}  # member → handler failures in a row (this process)
 
     async def _offer(self, org: str, parts: list[str], member: str) -> None:
         await self.router.offer_timeout(org, parts[0], parts[1], member)
@@ -110,9 +113,23 @@ class TimerPoller:
                     await self.redis.zrem(keys.timers(org_id), member)
                 else:
                     await handler(org_id, parts, member)
+                self._failures.pop(member, None)
             except Exception:
                 log.exception("timer_failed", member=member, org_id=org_id)
+                await self._retry_soon(org_id, member)
         return len(due)
+
+    async def _retry_soon(self, org_id: str, member: str) -> None:
+        """Bring a failed timer back from its lease: an offer nobody answered, met by a Redis
+        connection that died in a restart, is re-offered a second later, not half a minute. Failing
+        again doubles the wait, up to the lease (a handler that always fails is not run every second)."""
+        if len(self._failures) > 10_000:  # members another node finished meanwhile are never popped here
+            self._failures.clear()
+        n = self._failures[member] = self._failures.get(member, 0) + 1
+        delay = min(LEASE_MS, RETRY_MS * 2 ** (n - 1))
+        with contextlib.suppress(Exception):  # Redis down too: the lease brings it back
+            # XX: the handler may have done its work and removed it; LT: only ever sooner than the lease
+            await self.redis.zadd(keys.timers(org_id), {member: ms(self.clock.now()) + delay}, xx=True, lt=True)
 
     async def fire_due(self, org_id: str, limit: int | None = None) -> int:
         """Fire one org's due timers now (tests and tools; the run loop does all orgs in a round)."""
