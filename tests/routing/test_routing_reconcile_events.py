@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from report_event_fixtures import (
     SALES,
     PostgresDown,
@@ -24,6 +25,13 @@ from report_event_fixtures import (
 
 from routing.reconciler import reconcile_org
 from switchboard import keys
+
+
+@pytest.fixture
+def redis(quiet_redis: Any) -> Any:
+    """The routing env on a Redis database no test server drains spools from: the session's server
+    once replayed a report these tests mean to lose, before they could."""
+    return quiet_redis
 
 
 async def lose_spooled_reports(env: Any, down: PostgresDown) -> None:
