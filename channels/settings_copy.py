@@ -37,10 +37,8 @@ class ChannelSettingsCopy:
 
     async def refresh(self, db: Db) -> int:
         """Read the rows changed since the last read (all of them the first time); returns how many."""
-        rows = await db.fetch(
-            "SELECT *, updated_at AS changed_at FROM channel_configs WHERE updated_at >= $1", self._newest - OVERLAP
-        )
+        rows = await db.fetch("SELECT * FROM channel_configs WHERE updated_at >= $1", self._newest - OVERLAP)
         for r in rows:
             self.remember(ChannelConfig.model_validate(dict(r)))
-            self._newest = max(self._newest, r["changed_at"])
+            self._newest = max(self._newest, r["updated_at"])
         return len(rows)

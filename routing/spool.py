@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -62,31 +63,70 @@ def entry_id(raw: str) -> str:
         return "sha1:" + hashlib.sha1(raw.encode()).hexdigest()
 
 
-async def waiting(redis: aioredis.Redis, orgs_key: str, spool_key: Callable[[str], str]) -> int:
+@dataclass(frozen=True)
+class SpoolKeys:
+    """Where one kind of spool lives: each org's list, each org's refused hash, and the set of orgs
+    the reconcilers drain."""
+
+    spool: Callable[[str], str]
+    refused: Callable[[str], str]
+    orgs: str
+
+
+REPORTS = SpoolKeys(keys.report_spool, keys.report_spool_refused, keys.spooled_orgs())
+
+
+async def waiting(redis: aioredis.Redis, where: SpoolKeys) -> int:
     """Entries waiting in one kind of spool, over every org that has some (a handful, at most)."""
-    return sum([int(await redis.llen(spool_key(org_id))) for org_id in await redis.smembers(orgs_key)])
+    return sum([int(await redis.llen(where.spool(org_id))) for org_id in await redis.smembers(where.orgs)])
 
 
-async def set_aside(redis: aioredis.Redis, refused_key: str, raw: str) -> None:
-    """An entry that failed as data (not an outage), kept for a person to look at, by entry id: a
-    node draining the same entries at once sets the same field."""
-    await redis.hset(refused_key, entry_id(raw), raw)
+class Spool:
+    """A per-org list of entries waiting in Redis for PostgreSQL: capped appends, reads from the head,
+    a trim that removes only what was read, refused entries set aside, and the set of orgs to drain.
+    What an entry is and how it is written is the subclass's."""
 
-
-async def leave_drain_set(redis: aioredis.Redis, orgs_key: str, spool_key: str, org_id: str) -> None:
-    """Done with the org's spool, unless an entry was pushed since the last read: then the next
-    tick comes back for it (the pusher adds the org after pushing, so one of the two sees it)."""
-    await redis.srem(orgs_key, org_id)
-    if await redis.llen(spool_key):
-        await redis.sadd(orgs_key, org_id)
-
-
-class ReportSpool:
-    def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, redis: aioredis.Redis, where: SpoolKeys, max_entries: int = MAX_ENTRIES) -> None:
         self.redis = redis
+        self.where = where
         self.max_entries = max_entries
         self._push = redis.register_script(PUSH)
         self._trim = redis.register_script(TRIM)
+
+    async def _append(self, org_id: str, entry: str) -> bool:
+        """Kept (True), or not: the org's spool is full. Raises RedisError when Redis is down."""
+        if await self._push(keys=[self.where.spool(org_id)], args=[self.max_entries, entry]) == -1:
+            return False
+        # after the push: a drainer that removes the org from the set looks at the list once more
+        await self.redis.sadd(self.where.orgs, org_id)
+        return True
+
+    async def spooled_orgs(self) -> list[str]:
+        return sorted(await self.redis.smembers(self.where.orgs))
+
+    async def _head(self, org_id: str) -> list[Any]:
+        return list(await self.redis.lrange(self.where.spool(org_id), 0, DRAIN_BATCH - 1))
+
+    async def _drop(self, org_id: str, raw: list[Any]) -> None:
+        """Remove the entries just read, if they are still the head (another node may have)."""
+        await self._trim(keys=[self.where.spool(org_id)], args=[len(raw), raw[0], raw[-1]])
+
+    async def _set_aside(self, org_id: str, raw: str) -> None:
+        """An entry that failed as data (not an outage), kept for a person to look at, by entry id: a
+        node draining the same entries at once sets the same field."""
+        await self.redis.hset(self.where.refused(org_id), entry_id(raw), raw)
+
+    async def _drained(self, org_id: str) -> None:
+        """Done with the org's spool, unless an entry was pushed since the last read: then the next
+        tick comes back for it (the pusher adds the org after pushing, so one of the two sees it)."""
+        await self.redis.srem(self.where.orgs, org_id)
+        if await self.redis.llen(self.where.spool(org_id)):
+            await self.redis.sadd(self.where.orgs, org_id)
+
+
+class ReportSpool(Spool):
+    def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+        super().__init__(redis, REPORTS, max_entries)
 
     async def push(self, reports: list[RecordedReport]) -> int:
         """One entry per org; returns how many reports did not fit (their org's spool is full).
@@ -96,31 +136,21 @@ class ReportSpool:
         for org_id, report, now_ms in reports:
             by_org.setdefault(org_id, []).append((report, now_ms))
         for org_id, mine in by_org.items():
-            entry = jsonwire.dumps({"id": uuid.uuid4().hex, "reports": mine})
-            if await self._push(keys=[keys.report_spool(org_id)], args=[self.max_entries, entry]) == -1:
+            if not await self._append(org_id, jsonwire.dumps({"id": uuid.uuid4().hex, "reports": mine})):
                 REPORTS_SPOOLED.labels("dropped").inc(len(mine))
                 log.error("report_spool_full", org_id=org_id, reports=len(mine), max_entries=self.max_entries)
                 refused += len(mine)
                 continue
-            # after the push: a drainer that removes the org from the set looks at the list once more
-            await self.redis.sadd(keys.spooled_orgs(), org_id)
             REPORTS_SPOOLED.labels("spooled").inc(len(mine))
         return refused
-
-    async def spooled_orgs(self) -> list[str]:
-        return sorted(await self.redis.smembers(keys.spooled_orgs()))
 
     async def drain(self, pool: asyncpg.Pool, org_id: str, write: Writer) -> int:
         """Replay the org's spooled reports, oldest first, each entry once; returns reports applied.
 
         An entry PostgreSQL refuses (not an outage: the data itself) is set aside in the org's
         dead-letter hash, so one bad entry cannot hold back the others or the reconciler."""
-        spool_key = keys.report_spool(org_id)
         applied = 0
-        while True:
-            raw: list[Any] = await self.redis.lrange(spool_key, 0, DRAIN_BATCH - 1)
-            if not raw:
-                break
+        while raw := await self._head(org_id):
             try:
                 applied += await self._apply(pool, org_id, raw, write)
             except PG_DOWN:
@@ -134,14 +164,14 @@ class ReportSpool:
                     except Exception:
                         log.exception("report_spool_entry_refused", org_id=org_id)
                         REPORTS_SPOOLED.labels("refused").inc()
-                        await set_aside(self.redis, keys.report_spool_refused(org_id), one)
-            await self._trim(keys=[spool_key], args=[len(raw), raw[0], raw[-1]])
+                        await self._set_aside(org_id, one)
+            await self._drop(org_id, raw)
         if applied:
             REPORTS_SPOOLED.labels("replayed").inc(applied)
             log.info("report_spool_replayed", org_id=org_id, reports=applied)
             # ids matter only until their entries have left Redis, which the trim above just did
             await pool.execute("DELETE FROM report_spool_applied WHERE applied_at < now() - interval '1 day'")
-        await leave_drain_set(self.redis, keys.spooled_orgs(), spool_key, org_id)
+        await self._drained(org_id)
         return applied
 
     async def _apply(self, pool: asyncpg.Pool, org_id: str, raw: list[Any], write: Writer) -> int:

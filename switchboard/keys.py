@@ -120,7 +120,7 @@ def report_spool(org_id: str) -> str:
 
 
 def report_spool_refused(org_id: str) -> str:
-    """Spooled entries PostgreSQL refused to write, by entry id (kept for a person to look at, never retried)."""
+    """Spooled entries PostgreSQL refused to write, by entry id (kept for an admin to retry or discard)."""
     return f"{org(org_id)}report-spool:refused"
 
 
@@ -135,7 +135,7 @@ def inbound_spool(org_id: str) -> str:
 
 
 def inbound_spool_refused(org_id: str) -> str:
-    """Spooled webhooks that failed as data when processed, by entry id (for a person to look at)."""
+    """Spooled webhooks that failed as data when processed, by entry id (for an admin to retry or discard)."""
     return f"{org(org_id)}inbound-spool:refused"
 
 

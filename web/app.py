@@ -313,8 +313,8 @@ async def catch_up(ctx: Context) -> None:
     """The spools' backlog for the gauge, then what they hold written: routing reports and messages
     first, then channel webhooks (with the channel settings copy, which every tick brings up to date
     for verifying webhooks should PostgreSQL go down)."""
-    for name, (spool_key, _, orgs_key) in SPOOLS.items():
-        SPOOL_WAITING.labels(name).set(await spool_waiting(ctx.redis, orgs_key, spool_key))
+    for name, where in SPOOLS.items():
+        SPOOL_WAITING.labels(name).set(await spool_waiting(ctx.redis, where))
     for org_id in await ctx.router.recorder.spool.spooled_orgs():
         await ctx.router.recorder.replay_spooled(org_id)
     settings_copy: ChannelSettingsCopy | None = ctx.extras.get("channel_settings")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from channels.inbound_spool import InboundSpool
+from channels.inbound_spool import WEBHOOKS, InboundSpool
 from channels.model import InboundMessage, WebhookBatch
 from routing.spool import waiting
 from switchboard import keys
@@ -29,7 +29,7 @@ async def test_entries_are_processed_in_order_and_a_bad_one_is_set_aside(redis, 
     for text in ("one", "two", "three"):
         assert await spool.push(org_id, "sms", batch(text))
     assert org_id in await spool.spooled_orgs()
-    assert await waiting(redis, keys.inbound_spooled_orgs(), keys.inbound_spool) == 3  # the backlog gauge's figure
+    assert await waiting(redis, WEBHOOKS) == 3  # the backlog gauge's figure
     seen: list[str] = []
 
     async def handle(channel: str, b: WebhookBatch) -> None:
@@ -43,7 +43,7 @@ async def test_entries_are_processed_in_order_and_a_bad_one_is_set_aside(redis, 
     assert len(refused) == 1 and '"two"' in refused[0]
     assert await redis.llen(keys.inbound_spool(org_id)) == 0
     assert org_id not in await spool.spooled_orgs()
-    assert await waiting(redis, keys.inbound_spooled_orgs(), keys.inbound_spool) == 0
+    assert await waiting(redis, WEBHOOKS) == 0
 
 
 async def test_an_outage_during_the_drain_leaves_the_entries_for_the_next_tick(redis, org_id):

@@ -4,22 +4,19 @@ them back on the spool (after a fix) or discards them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from switchboard import jsonwire, keys
+from channels.inbound_spool import WEBHOOKS
+from routing.spool import REPORTS, SpoolKeys
+from switchboard import jsonwire
 from web.context import ctx_of
 from web.errors import ApiError
 from web.routes import ADMIN, api, principal
 
-# spool name → (its list, its refused hash, the set of orgs the reconcilers drain), per org
-SPOOLS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str]] = {
-    "reports": (keys.report_spool, keys.report_spool_refused, keys.spooled_orgs()),
-    "webhooks": (keys.inbound_spool, keys.inbound_spool_refused, keys.inbound_spooled_orgs()),
-}
+SPOOLS: dict[str, SpoolKeys] = {"reports": REPORTS, "webhooks": WEBHOOKS}
 SHOWN = 100
 
 # Refused entries back on the tail of the spool, in one step (an org's keys share a slot).
@@ -73,10 +70,10 @@ async def spools_show(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     org_id = principal(request).org_id
     out: dict[str, Any] = {}
-    for name, (spool_key, refused_key, _) in SPOOLS.items():
-        refused = await ctx.redis.hgetall(refused_key(org_id))
+    for name, where in SPOOLS.items():
+        refused = await ctx.redis.hgetall(where.refused(org_id))
         shown = [{"id": k, "entry": _parsed(v)} for k, v in sorted(refused.items())[:SHOWN]]
-        out[name] = {"waiting": await ctx.redis.llen(spool_key(org_id)), "refused": len(refused),
+        out[name] = {"waiting": await ctx.redis.llen(where.spool(org_id)), "refused": len(refused),
                      "refused_entries": shown}
     return web.json_response(out)
 
@@ -87,11 +84,11 @@ async def spools_retry(request: web.Request) -> web.Response:
     them again). Replaying an entry twice writes it once."""
     ctx = ctx_of(request)
     name = _spool(request)
-    spool_key, refused_key, orgs_key = SPOOLS[name]
+    where = SPOOLS[name]
     org_id = principal(request).org_id
-    moved = int(await ctx.redis.register_script(RETRY)(keys=[refused_key(org_id), spool_key(org_id)]))
+    moved = int(await ctx.redis.register_script(RETRY)(keys=[where.refused(org_id), where.spool(org_id)]))
     if moved:
-        await ctx.redis.sadd(orgs_key, org_id)
+        await ctx.redis.sadd(where.orgs, org_id)
     return web.json_response({"spool": name, "entries": moved})
 
 
@@ -100,7 +97,7 @@ async def spools_discard(request: web.Request) -> web.Response:
     """Discard the refused entries, once a person has looked at them."""
     ctx = ctx_of(request)
     name = _spool(request)
-    refused_key = SPOOLS[name][1](principal(request).org_id)
+    refused_key = SPOOLS[name].refused(principal(request).org_id)
     discarded = int(await ctx.redis.hlen(refused_key))
     await ctx.redis.delete(refused_key)
     return web.json_response({"spool": name, "entries": discarded})
