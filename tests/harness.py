@@ -33,8 +33,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def test_settings(database_url: str, redis_url: str, **over: object) -> Settings:
+    """Settings of an in-process test app. Its whole-database reconcile waits an hour: the database is
+    every test's, and tests whose routing lives in another Redis (or Redis database) would look lost
+    to it and be "recovered" under them. Its 5 s tick (spool replays, orphan sweep) runs as usual."""
     values: dict[str, object] = {"secret_key": TEST_SECRET, "seat_grace_s": 2, "timer_poll_ms": 50,
-                                 "login_rate_per_min": 1000, **over}
+                                 "login_rate_per_min": 1000, "reconcile_interval_s": 3600.0, **over}
     return Settings(redis_url=redis_url, database_url=database_url, **values)  # type: ignore[arg-type]
 
 
